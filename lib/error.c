@@ -56,6 +56,7 @@ static qk_error *error_new(qk_error_kind kind, int errnum, char *text)
 	return e;
 }
 
+__attribute__((format(printf, 1, 0)))
 static char *vformat(const char *fmt, va_list ap)
 {
 	char *s = NULL;
