@@ -19,5 +19,6 @@
 #include <qkit/version.h>
 #include <qkit/error.h>
 #include <qkit/log.h>
+#include <qkit/qmp.h>
 
 #endif

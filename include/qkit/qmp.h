@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * QMP, the QEMU Machine Protocol: a client that never blocks longer than
+ * the caller allows.
+ *
+ * A connection reads QEMU's greeting (skipping any events sent before it),
+ * negotiates capabilities (enabling out-of-band execution when QEMU offers
+ * it) and is then ready for commands. Every command carries an id and its
+ * reply is matched by that id, so several commands may be in flight at once
+ * and a command that timed out never holds up the ones behind it: its late
+ * reply is recognised and discarded.
+ *
+ * Events are handed, in the order QEMU sent them, to the registered
+ * handlers, and kept in a bounded queue for qk_qmp_next_event() and
+ * qk_qmp_wait_event(). When the queue is full the oldest event is dropped
+ * (and counted, see qk_qmp_events_dropped()).
+ *
+ * Two ways to drive a connection:
+ *  - Blocking: qk_qmp_execute() and friends send, then poll the socket
+ *    internally until the reply arrives or the deadline passes (a
+ *    monotonic clock, so wall-clock jumps do not matter).
+ *  - From the caller's own event loop: poll qk_qmp_fd() for input, call
+ *    qk_qmp_process() when it is readable or when qk_qmp_next_timeout()
+ *    says a command's deadline is due, and send with qk_qmp_send(), whose
+ *    reply arrives in a callback.
+ *
+ * A qk_qmp is not thread-safe: use it from one thread at a time. Handlers
+ * and reply callbacks run inside qk_qmp_process() (or a blocking call) and
+ * must not call back into the same connection, except qk_qmp_send().
+ *
+ * Errors: a QMP error reply fails with QK_ERR_QMP, the message
+ * "COMMAND: DESCRIPTION" and qk_error_qmp_class() set to QMP's class. A
+ * deadline fails with QK_ERR_TIMEOUT. When QEMU closes the connection
+ * while a command waits, it fails with QK_ERR_EXITED "QEMU exited" followed
+ * by QEMU's stderr tail if the options supply one. Malformed JSON or an
+ * oversized message ends the connection with QK_ERR_PROTOCOL.
+ */
+#ifndef QKIT_QMP_H
+#define QKIT_QMP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include <qkit/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct qk_qmp qk_qmp;
+
+/*
+ * Returns a malloc'd description of QEMU's last stderr output (or NULL);
+ * appended to "QEMU exited" when the connection ends under a command.
+ */
+typedef char *(*qk_qmp_stderr_tail_fn)(void *userdata);
+
+typedef struct qk_qmp_options {
+	/* Per-command deadline in ms when the call gives none (30 s). */
+	int timeout_ms;
+	/* How long connecting may take, greeting and negotiation included (30 s). */
+	int connect_timeout_ms;
+	/* The largest message accepted from QEMU, in bytes (16 MiB). */
+	size_t max_message;
+	/* How many events the queue keeps before dropping the oldest (1024). */
+	size_t event_queue_max;
+	/* Enable out-of-band execution when QEMU offers it (true). */
+	bool oob;
+	qk_qmp_stderr_tail_fn stderr_tail;
+	void *stderr_tail_userdata;
+} qk_qmp_options;
+
+#define QK_QMP_OPTIONS_INIT                                               \
+	{                                                                 \
+		.timeout_ms = 30000, .connect_timeout_ms = 30000,         \
+		.max_message = 16u << 20, .event_queue_max = 1024, .oob = true, \
+	}
+
+/* One event as QEMU sent it. */
+typedef struct qk_qmp_event {
+	char *name;    /* "SHUTDOWN", "DEVICE_DELETED", ... */
+	json_t *data;  /* the "data" object; an empty object if QEMU sent none */
+	/* When QEMU emitted it: seconds and microseconds since the epoch. */
+	int64_t seconds;
+	int64_t microseconds;
+	struct timespec timestamp; /* the same instant, nanoseconds filled in */
+} qk_qmp_event;
+
+void qk_qmp_event_free(qk_qmp_event *ev);
+
+/*
+ * Connecting. Each blocks until capabilities are negotiated or
+ * opts->connect_timeout_ms passes. opts may be NULL for the defaults.
+ * qk_qmp_connect_fd() takes ownership of fd (a connected stream socket),
+ * also on failure.
+ */
+int qk_qmp_connect_unix(qk_qmp **out, const char *path, const qk_qmp_options *opts,
+			qk_error **err);
+int qk_qmp_connect_fd(qk_qmp **out, int fd, const qk_qmp_options *opts, qk_error **err);
+int qk_qmp_connect_tcp(qk_qmp **out, const char *host, const char *port,
+		       const qk_qmp_options *opts, qk_error **err);
+
+/* Closes the connection; pending reply callbacks get a QK_ERR_EXITED error. */
+void qk_qmp_free(qk_qmp *qmp);
+
+/* QEMU's greeting: {"version": ..., "capabilities": [...]} (borrowed). */
+const json_t *qk_qmp_greeting(const qk_qmp *qmp);
+
+/* Whether out-of-band execution was negotiated. */
+bool qk_qmp_oob_enabled(const qk_qmp *qmp);
+
+/*
+ * Run one command and wait for its reply. args may be NULL. On success
+ * *ret (if not NULL) receives a new reference to the "return" value.
+ * qk_qmp_execute() uses the default timeout; qk_qmp_execute_full() takes
+ * one (< 0: the default) and file descriptors to send with the command
+ * over SCM_RIGHTS, in the same sendmsg() as the command's first byte.
+ */
+int qk_qmp_execute(qk_qmp *qmp, const char *command, const json_t *args, json_t **ret,
+		   qk_error **err);
+int qk_qmp_execute_full(qk_qmp *qmp, const char *command, const json_t *args,
+			const int *fds, size_t n_fds, int timeout_ms, json_t **ret,
+			qk_error **err);
+
+/*
+ * Called once per command sent with qk_qmp_send(): with ret (borrowed;
+ * NULL on failure) or with err (borrowed) on a QMP error, a timeout, or
+ * the connection ending.
+ */
+typedef void (*qk_qmp_reply_fn)(qk_qmp *qmp, json_t *ret, const qk_error *err,
+				void *userdata);
+
+/*
+ * Send a command without waiting. timeout_ms < 0 means the default. cb may
+ * be NULL to ignore the reply. *id_out (if not NULL) receives the command's
+ * id. Returns 0, or a negative errno if the command could not be sent (cb
+ * is then not called).
+ */
+int qk_qmp_send(qk_qmp *qmp, const char *command, const json_t *args, const int *fds,
+		size_t n_fds, int timeout_ms, qk_qmp_reply_fn cb, void *userdata,
+		uint64_t *id_out, qk_error **err);
+
+/* How many commands await a reply. */
+size_t qk_qmp_pending(const qk_qmp *qmp);
+
+/*
+ * Event-loop integration: the socket to poll for POLLIN, and a function
+ * that reads what is available without blocking, dispatches replies and
+ * events, and fails commands whose deadline passed. Returns 0, or a
+ * negative errno once the connection has ended (QK_ERR_EXITED when QEMU
+ * closed it, QK_ERR_PROTOCOL when it broke the protocol).
+ */
+int qk_qmp_fd(const qk_qmp *qmp);
+int qk_qmp_process(qk_qmp *qmp, qk_error **err);
+
+/* Milliseconds until the earliest command deadline, or -1 if none. */
+int qk_qmp_next_timeout(const qk_qmp *qmp);
+
+/* Whether the connection is still open. */
+bool qk_qmp_connected(const qk_qmp *qmp);
+
+/*
+ * Event handlers. name NULL means every event. Handlers run in the order
+ * they were added, for each event in the order QEMU sent them; ev is
+ * borrowed for the call. Returns a handle (> 0) for removal.
+ */
+typedef void (*qk_qmp_event_fn)(qk_qmp *qmp, const qk_qmp_event *ev, void *userdata);
+int qk_qmp_add_event_handler(qk_qmp *qmp, const char *name, qk_qmp_event_fn fn,
+			     void *userdata, qk_error **err);
+void qk_qmp_remove_event_handler(qk_qmp *qmp, int handle);
+
+/*
+ * Take the oldest queued event, waiting up to timeout_ms (0: do not wait,
+ * < 0: wait forever) for one. The caller frees *ev with qk_qmp_event_free().
+ */
+int qk_qmp_next_event(qk_qmp *qmp, int timeout_ms, qk_qmp_event **ev, qk_error **err);
+
+/*
+ * Wait for an event called name (NULL: any) whose data contains match (a
+ * JSON object whose members must all be present with equal values,
+ * recursively for objects; NULL matches anything). Events that do not
+ * match stay queued, in order. Looks at queued events first. *ev may be
+ * NULL to discard the event.
+ */
+int qk_qmp_wait_event(qk_qmp *qmp, const char *name, const json_t *match, int timeout_ms,
+		      qk_qmp_event **ev, qk_error **err);
+
+/* How many events the queue has dropped because it was full. */
+uint64_t qk_qmp_events_dropped(const qk_qmp *qmp);
+
+/* Whether data contains every member of match, recursively (NULL: yes). */
+bool qk_qmp_json_match(const json_t *data, const json_t *match);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/* Internals shared by qmp.c and qmp-commands.c. */
+#ifndef QKIT_LIB_QMP_PRIVATE_H
+#define QKIT_LIB_QMP_PRIVATE_H
+
+#include <stdint.h>
+
+#include <qkit/qmp.h>
+
+/* The monotonic clock, in nanoseconds. */
+int64_t qmp_now_ns(void);
+
+/* now + timeout_ms; INT64_MAX (never) when timeout_ms < 0. */
+int64_t qmp_deadline_ns(int timeout_ms);
+
+/* Milliseconds left until deadline_ns, rounded up; -1 for never. */
+int qmp_ms_until(int64_t deadline_ns);
+
+/*
+ * Wait for input until deadline_ns (or the earliest command deadline) and
+ * process it. Returns 0, or a negative errno once the connection ended.
+ */
+int qmp_wait_input(qk_qmp *qmp, int64_t deadline_ns, qk_error **err);
+
+#endif
