@@ -20,5 +20,6 @@
 #include <qkit/error.h>
 #include <qkit/log.h>
 #include <qkit/qmp.h>
+#include <qkit/state.h>
 
 #endif
