@@ -18,6 +18,7 @@
 
 #include <qkit/version.h>
 #include <qkit/error.h>
+#include <qkit/console.h>
 #include <qkit/log.h>
 #include <qkit/qmp.h>
 #include <qkit/state.h>
