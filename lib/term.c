@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+#include "term.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "util.h"
+
+/*
+ * What the signal handler needs to put the terminal back. Only one attach
+ * runs per process, so a static is the honest shape for it.
+ */
+static struct termios saved_termios;
+static volatile sig_atomic_t saved_fd = -1;
+
+static const int fatal_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE };
+
+static void restore_terminal(void)
+{
+	int fd = saved_fd;
+	if (fd >= 0)
+		tcsetattr(fd, TCSANOW, &saved_termios);
+}
+
+static void on_fatal_signal(int sig)
+{
+	/* Everything here is async-signal-safe. */
+	restore_terminal();
+	saved_fd = -1;
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+			poll(&pfd, 1, 1000);
+			continue;
+		}
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Pass the user's keys on, watching for the escape. *escaped carries a
+ * pending Ctrl-] across reads. Returns 1 when the user asked to detach.
+ */
+static int forward_keys(int console_fd, const char *in, size_t len, bool *escaped,
+			qk_error **err)
+{
+	char out[2 * 4096];
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char ch = in[i];
+		if (*escaped) {
+			*escaped = false;
+			if (ch == 'q' || ch == 'Q')
+				return 1;
+			/* Ctrl-] Ctrl-] sends one; Ctrl-] x sends both. */
+			if (ch != TERM_ESCAPE)
+				out[n++] = TERM_ESCAPE;
+			out[n++] = ch;
+		} else if (ch == TERM_ESCAPE) {
+			*escaped = true;
+		} else {
+			out[n++] = ch;
+		}
+	}
+	int r = write_all(console_fd, out, n);
+	if (r < 0)
+		return qk_error_set(err, QK_ERR_SYSTEM, -r, "writing to the console: %s", strerror(-r));
+	return 0;
+}
+
+static int relay(int console_fd, int in_fd, int out_fd, qk_error **err)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = console_fd, .events = POLLIN },
+		{ .fd = in_fd, .events = POLLIN },
+	};
+	bool escaped = false;
+	char chunk[4096];
+
+	for (;;) {
+		int r = poll(pfd, 2, -1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return qk_error_set(err, QK_ERR_SYSTEM, errno, "poll: %s", strerror(errno));
+		if (pfd[0].revents) {
+			ssize_t n = read(console_fd, chunk, sizeof(chunk));
+			if (n < 0 && (errno == EINTR || errno == EAGAIN))
+				continue;
+			if (n <= 0)
+				return TERM_CLOSED;
+			r = write_all(out_fd, chunk, (size_t)n);
+			if (r < 0)
+				return qk_error_set(err, QK_ERR_SYSTEM, -r, "writing to the terminal: %s",
+						    strerror(-r));
+		}
+		if (pfd[1].revents) {
+			ssize_t n = read(in_fd, chunk, sizeof(chunk));
+			if (n < 0 && (errno == EINTR || errno == EAGAIN))
+				continue;
+			if (n < 0)
+				return qk_error_set(err, QK_ERR_SYSTEM, errno, "reading the terminal: %s",
+						    strerror(errno));
+			if (n == 0) {
+				/* Input ended (not a terminal): keep showing the console. */
+				pfd[1].fd = -1;
+				continue;
+			}
+			r = forward_keys(console_fd, chunk, (size_t)n, &escaped, err);
+			if (r != 0)
+				return r < 0 ? r : TERM_DETACHED;
+		}
+	}
+}
+
+int term_attach(int console_fd, int in_fd, int out_fd, qk_error **err)
+{
+	struct sigaction old[ARRAY_SIZE(fatal_signals)];
+	bool raw = isatty(in_fd);
+
+	if (raw) {
+		struct termios t;
+		if (tcgetattr(in_fd, &saved_termios) < 0)
+			return qk_error_set(err, QK_ERR_SYSTEM, errno, "reading the terminal's settings: %s",
+					    strerror(errno));
+		t = saved_termios;
+		cfmakeraw(&t);
+		/* Handlers first: a signal between the two steps still restores. */
+		saved_fd = in_fd;
+		for (size_t i = 0; i < ARRAY_SIZE(fatal_signals); i++) {
+			struct sigaction sa = { .sa_handler = on_fatal_signal };
+			sigemptyset(&sa.sa_mask);
+			sigaction(fatal_signals[i], &sa, &old[i]);
+		}
+		if (tcsetattr(in_fd, TCSANOW, &t) < 0) {
+			int e = errno;
+			saved_fd = -1;
+			for (size_t i = 0; i < ARRAY_SIZE(fatal_signals); i++)
+				sigaction(fatal_signals[i], &old[i], NULL);
+			return qk_error_set(err, QK_ERR_SYSTEM, e, "putting the terminal in raw mode: %s",
+					    strerror(e));
+		}
+	}
+
+	int r = relay(console_fd, in_fd, out_fd, err);
+
+	if (raw) {
+		restore_terminal();
+		saved_fd = -1;
+		for (size_t i = 0; i < ARRAY_SIZE(fatal_signals); i++)
+			sigaction(fatal_signals[i], &old[i], NULL);
+	}
+	return r;
+}
