@@ -19,8 +19,10 @@
 #include <qkit/version.h>
 #include <qkit/error.h>
 #include <qkit/console.h>
+#include <qkit/kernel.h>
 #include <qkit/log.h>
 #include <qkit/qmp.h>
 #include <qkit/state.h>
+#include <qkit/vm.h>
 
 #endif
