@@ -195,6 +195,129 @@ uint64_t qk_qmp_events_dropped(const qk_qmp *qmp);
 /* Whether data contains every member of match, recursively (NULL: yes). */
 bool qk_qmp_json_match(const json_t *data, const json_t *match);
 
+/*
+ * Typed helpers. Each runs one command (or a short sequence) with the
+ * default timeout and fails like qk_qmp_execute(). Helpers that return
+ * JSON give the caller a new reference in *out.
+ */
+
+typedef struct qk_qmp_version {
+	int major, minor, micro;
+	char package[128]; /* e.g. "Debian 1:7.2+dfsg-7"; may be empty */
+} qk_qmp_version;
+
+typedef struct qk_qmp_status {
+	bool running;
+	char status[32]; /* "running", "paused", "prelaunch", "shutdown", ... */
+} qk_qmp_status;
+
+int qk_qmp_query_version(qk_qmp *qmp, qk_qmp_version *out, qk_error **err);
+int qk_qmp_query_status(qk_qmp *qmp, qk_qmp_status *out, qk_error **err);
+/* *name is malloc'd, NULL when the VM has no name. */
+int qk_qmp_query_name(qk_qmp *qmp, char **name, qk_error **err);
+/* *uuid is malloc'd ("00000000-0000-0000-0000-000000000000" when unset). */
+int qk_qmp_query_uuid(qk_qmp *qmp, char **uuid, qk_error **err);
+int qk_qmp_query_kvm(qk_qmp *qmp, bool *enabled, bool *present, qk_error **err);
+
+/* Queries whose replies are lists or nested objects, returned as QEMU sent them. */
+int qk_qmp_query_cpus_fast(qk_qmp *qmp, json_t **out, qk_error **err);
+int qk_qmp_query_hotpluggable_cpus(qk_qmp *qmp, json_t **out, qk_error **err);
+int qk_qmp_query_block(qk_qmp *qmp, json_t **out, qk_error **err);
+int qk_qmp_query_blockstats(qk_qmp *qmp, json_t **out, qk_error **err);
+int qk_qmp_query_pci(qk_qmp *qmp, json_t **out, qk_error **err);
+int qk_qmp_query_chardev(qk_qmp *qmp, json_t **out, qk_error **err);
+int qk_qmp_query_memory_devices(qk_qmp *qmp, json_t **out, qk_error **err);
+int qk_qmp_query_migrate(qk_qmp *qmp, json_t **out, qk_error **err);
+int qk_qmp_query_machines(qk_qmp *qmp, json_t **out, qk_error **err);
+int qk_qmp_query_commands(qk_qmp *qmp, json_t **out, qk_error **err);
+int qk_qmp_query_qmp_schema(qk_qmp *qmp, json_t **out, qk_error **err);
+
+/* Run state. qk_qmp_quit() also succeeds when QEMU closes before replying. */
+int qk_qmp_stop(qk_qmp *qmp, qk_error **err);
+int qk_qmp_cont(qk_qmp *qmp, qk_error **err);
+int qk_qmp_system_powerdown(qk_qmp *qmp, qk_error **err);
+int qk_qmp_system_reset(qk_qmp *qmp, qk_error **err);
+int qk_qmp_quit(qk_qmp *qmp, qk_error **err);
+
+/*
+ * Devices. props is the device's property list, the same object the spec
+ * renders as -device {json}: {"driver": ..., "id": ..., ...}.
+ * qk_qmp_device_del() waits (timeout_ms, < 0: the default) for QEMU's
+ * DEVICE_DELETED event for id, which for PCI devices needs the guest's
+ * cooperation unless the slot was never powered on.
+ */
+int qk_qmp_device_add(qk_qmp *qmp, const json_t *props, qk_error **err);
+int qk_qmp_device_del(qk_qmp *qmp, const char *id, int timeout_ms, qk_error **err);
+
+/* Block, network, object and chardev back ends; options as QMP takes them. */
+int qk_qmp_blockdev_add(qk_qmp *qmp, const json_t *options, qk_error **err);
+int qk_qmp_blockdev_del(qk_qmp *qmp, const char *node_name, qk_error **err);
+int qk_qmp_netdev_add(qk_qmp *qmp, const json_t *options, qk_error **err);
+int qk_qmp_netdev_del(qk_qmp *qmp, const char *id, qk_error **err);
+int qk_qmp_object_add(qk_qmp *qmp, const json_t *options, qk_error **err);
+int qk_qmp_object_del(qk_qmp *qmp, const char *id, qk_error **err);
+/* backend: {"type": "socket", "data": {...}}; *ret (may be NULL) gets e.g. {"pty": ...}. */
+int qk_qmp_chardev_add(qk_qmp *qmp, const char *id, const json_t *backend, json_t **ret,
+		       qk_error **err);
+int qk_qmp_chardev_remove(qk_qmp *qmp, const char *id, qk_error **err);
+
+/* Block devices: node_name names a block node (blockdev-add's node-name). */
+int qk_qmp_block_resize(qk_qmp *qmp, const char *node_name, uint64_t size, qk_error **err);
+/* id: the removable-media device's qdev id. */
+int qk_qmp_eject(qk_qmp *qmp, const char *id, bool force, qk_error **err);
+int qk_qmp_blockdev_change_medium(qk_qmp *qmp, const char *id, const char *filename,
+				  const char *format, qk_error **err);
+
+int qk_qmp_set_link(qk_qmp *qmp, const char *name, bool up, qk_error **err);
+/* keys: QKeyCode names ("ctrl", "alt", "delete"), pressed together. hold_ms <= 0: QEMU's default. */
+int qk_qmp_send_key(qk_qmp *qmp, const char *const *keys, size_t n_keys, int hold_ms,
+		    qk_error **err);
+int qk_qmp_balloon(qk_qmp *qmp, uint64_t bytes, qk_error **err);
+/* Writes a PPM (or format, "png" where QEMU supports it; NULL: ppm) of the display. */
+int qk_qmp_screendump(qk_qmp *qmp, const char *filename, const char *format, qk_error **err);
+/* Writes guest memory as an ELF core to path; waits until it is complete. */
+int qk_qmp_dump_guest_memory(qk_qmp *qmp, const char *path, qk_error **err);
+
+/*
+ * CPU hotplug: plug a CPU of the machine's hotpluggable type into the
+ * first empty slot query-hotpluggable-cpus reports, with qdev id id.
+ * Unplug with qk_qmp_device_del().
+ */
+int qk_qmp_cpu_hotplug(qk_qmp *qmp, const char *id, qk_error **err);
+
+/*
+ * Memory hotplug: object-add a memory backend ("memory-backend-ram" if
+ * backend_type is NULL) with id "ID-mem" and size bytes, then device_add a
+ * pc-dimm id on it. If the device_add fails the backend is deleted again.
+ * The machine needs -m SIZE,slots=N,maxmem=MAX.
+ */
+int qk_qmp_memory_hotplug(qk_qmp *qmp, const char *id, uint64_t size, const char *backend_type,
+			  qk_error **err);
+
+/* Migration. capabilities: [{"capability": ..., "state": true}, ...]. */
+int qk_qmp_migrate(qk_qmp *qmp, const char *uri, qk_error **err);
+int qk_qmp_migrate_incoming(qk_qmp *qmp, const char *uri, qk_error **err);
+int qk_qmp_migrate_cancel(qk_qmp *qmp, qk_error **err);
+int qk_qmp_migrate_set_capabilities(qk_qmp *qmp, const json_t *capabilities, qk_error **err);
+int qk_qmp_migrate_set_parameters(qk_qmp *qmp, const json_t *parameters, qk_error **err);
+
+/* QOM. */
+int qk_qmp_qom_get(qk_qmp *qmp, const char *path, const char *property, json_t **out,
+		   qk_error **err);
+int qk_qmp_qom_set(qk_qmp *qmp, const char *path, const char *property, const json_t *value,
+		   qk_error **err);
+int qk_qmp_qom_list(qk_qmp *qmp, const char *path, json_t **out, qk_error **err);
+
+/*
+ * The human monitor, for what QMP lacks. *output (may be NULL) is malloc'd.
+ * HMP reports most failures as text, so the hostfwd helpers check it:
+ * rule is slirp's syntax, e.g. "tcp:127.0.0.1:2222-:22".
+ */
+int qk_qmp_human_monitor_command(qk_qmp *qmp, const char *command_line, char **output,
+				 qk_error **err);
+int qk_qmp_hostfwd_add(qk_qmp *qmp, const char *netdev_id, const char *rule, qk_error **err);
+int qk_qmp_hostfwd_remove(qk_qmp *qmp, const char *netdev_id, const char *rule, qk_error **err);
+
 #ifdef __cplusplus
 }
 #endif
