@@ -428,6 +428,7 @@ void qk_state_reservation_release(qk_state_reservation *r, bool remove)
 		if (slash) {
 			*slash = '\0';
 			_cleanup_close_ int lock = lock_vms_dir(vms, NULL);
+			(void)lock; /* held until the end of the block */
 			_cleanup_close_ int vms_fd = open(vms, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			if (vms_fd >= 0)
 				remove_vm_dir(vms_fd, r->name);

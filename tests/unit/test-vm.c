@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qk_vm against the real QEMU, with `-machine none` so each launch is fast:
+ * launch, QMP, the stop ladder, exit classification, fd placement, launch
+ * failures, and 100 launch/stop cycles that must leak nothing.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <qkit/vm.h>
+
+#include "process.h"
+
+#define QEMU "qemu-system-x86_64"
+#define NONE_ARGS QEMU, "-machine", "none", "-display", "none", "-nodefaults", "-no-user-config"
+
+static char *const none_argv[] = { NONE_ARGS, NULL };
+
+static int count_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	if (d)
+		closedir(d);
+	return n - 1; /* the DIR's own */
+}
+
+/* Our children, from /proc: every thread's children file. */
+static int count_children(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char path[600], buf[4096];
+		snprintf(path, sizeof(path), "/proc/self/task/%s/children", de->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+		buf[len] = '\0';
+		fclose(f);
+		for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n"))
+			n++;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void launch_query_and_stop(void **state)
+{
+	qk_vm_options opts = QK_VM_OPTIONS_INIT;
+	opts.paused = true;
+	qk_vm *vm = NULL;
+	qk_error *err = NULL;
+	assert_int_equal(qk_vm_launch(&vm, none_argv, &opts, &err), 0);
+	assert_null(err);
+	pid_t pid = qk_vm_pid(vm);
+	assert_true(pid > 0);
+
+	json_t *ret = NULL;
+	assert_int_equal(qk_qmp_execute(qk_vm_qmp(vm), "query-status", NULL, &ret, &err), 0);
+	assert_string_equal(json_string_value(json_object_get(ret, "status")), "prelaunch");
+	json_decref(ret);
+
+	/* Paused: the ladder skips the power button and quits. */
+	qk_vm_exit ex;
+	assert_int_equal(qk_vm_stop(vm, NULL, &ex, &err), 0);
+	assert_int_equal(ex.end, QK_VM_POWERED_OFF);
+	assert_int_equal(ex.exit_status, 0);
+	assert_string_equal(ex.shutdown_reason, "host-qmp-quit");
+	assert_int_equal(qk_vm_pid(vm), 0);
+	assert_int_equal(kill(pid, 0), -1); /* reaped, not a zombie */
+	char *desc = qk_vm_exit_describe(vm, &ex);
+	assert_string_equal(desc, "QEMU exited with status 0 (host-qmp-quit)");
+	free(desc);
+	qk_vm_free(vm);
+}
+
+static void launch_failure_quotes_qemu(void **state)
+{
+	char *const argv[] = { NONE_ARGS, "-device", "foo", NULL };
+	qk_vm *vm = NULL;
+	qk_error *err = NULL;
+	assert_true(qk_vm_launch(&vm, argv, NULL, &err) < 0);
+	assert_null(vm);
+	assert_int_equal(qk_error_get_kind(err), QK_ERR_QEMU);
+	assert_non_null(strstr(qk_error_message(err), "QEMU exited with status 1: "));
+	assert_non_null(strstr(qk_error_message(err), "-device foo: 'foo' is not a valid device model name"));
+	qk_error_free(err);
+	assert_int_equal(count_children(), 0);
+}
+
+static void missing_binary_is_not_found(void **state)
+{
+	char *const argv[] = { "qemu-system-nonexistent", NULL };
+	qk_vm *vm = NULL;
+	qk_error *err = NULL;
+	assert_int_equal(qk_vm_launch(&vm, argv, NULL, &err), -ENOENT);
+	assert_int_equal(qk_error_get_kind(err), QK_ERR_NOT_FOUND);
+	assert_non_null(strstr(qk_error_message(err), "qemu-system-nonexistent: not found in PATH"));
+	qk_error_free(err);
+}
+
+static void bad_cwd_names_the_stage(void **state)
+{
+	qk_vm_options opts = QK_VM_OPTIONS_INIT;
+	opts.cwd = "/nonexistent-dir";
+	qk_vm *vm = NULL;
+	qk_error *err = NULL;
+	assert_int_equal(qk_vm_launch(&vm, none_argv, &opts, &err), -ENOENT);
+	assert_string_equal(qk_error_message(err),
+			    "starting QEMU: chdir /nonexistent-dir: No such file or directory");
+	qk_error_free(err);
+	assert_int_equal(count_children(), 0);
+}
+
+static ino_t inode_of(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? st.st_ino : 0;
+}
+
+/*
+ * The caller's fd lands at QK_VM_FD_FIRST and QEMU can use it there; an fd
+ * we leaked without O_CLOEXEC does not reach QEMU.
+ */
+static void fds_at_known_numbers_and_nothing_else(void **state)
+{
+	int p[2], q[2], leak[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(q, O_CLOEXEC), 0);
+	assert_int_equal(pipe(leak), 0); /* deliberately inheritable */
+	char fdarg[64];
+	snprintf(fdarg, sizeof(fdarg), "fd=%d,set=7,opaque=qkit-test", qk_vm_fd_number(0));
+	char *const argv[] = { NONE_ARGS, "-add-fd", fdarg, NULL };
+	int fds[2] = { p[1], q[0] };
+	qk_vm_options opts = QK_VM_OPTIONS_INIT;
+	opts.fds = fds;
+	opts.n_fds = 2;
+	opts.paused = true;
+	qk_vm *vm = NULL;
+	qk_error *err = NULL;
+	assert_int_equal(qk_vm_launch(&vm, argv, &opts, &err), 0);
+
+	/* QEMU registered fds[0] in fd set 7 (it keeps a dup of it). */
+	json_t *ret = NULL;
+	assert_int_equal(qk_qmp_execute(qk_vm_qmp(vm), "query-fdsets", NULL, &ret, &err), 0);
+	json_t *set = json_array_get(ret, 0);
+	assert_int_equal(json_integer_value(json_object_get(set, "fdset-id")), 7);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(json_object_get(set, "fds"), 0), "opaque")),
+			    "qkit-test");
+	json_decref(ret);
+
+	/* fds[1], unused by QEMU, is still at its number. */
+	char path[64];
+	struct stat ours;
+	assert_int_equal(fstat(q[0], &ours), 0);
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)qk_vm_pid(vm), qk_vm_fd_number(1));
+	assert_int_equal(inode_of(path), ours.st_ino);
+
+	struct stat leaked;
+	assert_int_equal(fstat(leak[1], &leaked), 0);
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)qk_vm_pid(vm));
+	DIR *d = opendir(path);
+	assert_non_null(d);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char fdpath[600];
+		snprintf(fdpath, sizeof(fdpath), "%s/%s", path, de->d_name);
+		if (de->d_name[0] != '.')
+			assert_int_not_equal(inode_of(fdpath), leaked.st_ino);
+	}
+	closedir(d);
+
+	/* The monitor arguments follow the caller's, on the next free number. */
+	char *const *full = qk_vm_argv(vm);
+	assert_string_equal(full[7], "-add-fd");
+	assert_string_equal(full[9], "-chardev");
+	assert_string_equal(full[10], "socket,id=qkit-qmp,fd=5,server=off");
+	assert_string_equal(full[12], "chardev=qkit-qmp,mode=control");
+	assert_string_equal(full[13], "-S");
+	assert_null(full[14]);
+	qk_vm_free(vm);
+	int all[] = { p[0], p[1], q[0], q[1], leak[0], leak[1] };
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		close(all[i]);
+}
+
+static void killed_by_signal(void **state)
+{
+	qk_vm *vm = NULL;
+	assert_int_equal(qk_vm_launch(&vm, none_argv, NULL, NULL), 0);
+	assert_int_equal(qk_vm_kill(vm, SIGKILL, NULL), 0);
+	qk_vm_exit ex;
+	assert_int_equal(qk_vm_wait(vm, NULL, &ex, NULL), 0);
+	assert_int_equal(ex.end, QK_VM_SIGNALED);
+	assert_int_equal(ex.signal, SIGKILL);
+	assert_int_equal(ex.exit_status, -1);
+	char *desc = qk_vm_exit_describe(vm, &ex);
+	assert_string_equal(desc, "QEMU was killed by signal 9 (Killed)");
+	free(desc);
+	qk_vm_free(vm);
+}
+
+static void wait_times_out_or_kills(void **state)
+{
+	qk_vm *vm = NULL;
+	qk_error *err = NULL;
+	assert_int_equal(qk_vm_launch(&vm, none_argv, NULL, NULL), 0);
+	qk_vm_wait_options w = QK_VM_WAIT_OPTIONS_INIT;
+	w.timeout_ms = 100;
+	qk_vm_exit ex;
+	assert_int_equal(qk_vm_wait(vm, &w, &ex, &err), -ETIMEDOUT);
+	assert_int_equal(qk_error_get_kind(err), QK_ERR_TIMEOUT);
+	qk_error_free(err);
+	assert_true(qk_vm_pid(vm) > 0);
+
+	w.kill_on_timeout = true;
+	assert_int_equal(qk_vm_wait(vm, &w, &ex, NULL), 0);
+	assert_int_equal(ex.end, QK_VM_TIMED_OUT);
+	assert_int_equal(ex.signal, SIGKILL);
+	assert_int_equal(qk_vm_pid(vm), 0);
+	qk_vm_free(vm);
+}
+
+/* QEMU behind a shell that exits 3 after it: an error exit after launch. */
+static void error_exit_after_launch(void **state)
+{
+	char *const argv[] = { "/bin/sh", "-c", QEMU " \"$@\"; echo 'wrapper: failing' >&2; exit 3",
+			       "sh", "-machine", "none", "-display", "none", "-nodefaults", NULL };
+	qk_vm *vm = NULL;
+	qk_error *err = NULL;
+	assert_int_equal(qk_vm_launch(&vm, argv, NULL, &err), 0);
+	qk_qmp_execute(qk_vm_qmp(vm), "quit", NULL, NULL, NULL); /* the reply may lose the race */
+	qk_vm_exit ex;
+	assert_int_equal(qk_vm_wait(vm, NULL, &ex, NULL), 0);
+	assert_int_equal(ex.end, QK_VM_QEMU_ERROR);
+	assert_int_equal(ex.exit_status, 3);
+	char *desc = qk_vm_exit_describe(vm, &ex);
+	assert_string_equal(desc, "QEMU exited with status 3: wrapper: failing");
+	free(desc);
+	qk_vm_free(vm);
+}
+
+static void stop_ladder_escalates_to_sigterm(void **state)
+{
+	/* No quit step and no power button: SIGTERM ends QEMU (exit 0, host-signal). */
+	qk_vm *vm = NULL;
+	assert_int_equal(qk_vm_launch(&vm, none_argv, NULL, NULL), 0);
+	qk_vm_stop_options s = { .powerdown_timeout_ms = -1, .quit_timeout_ms = -1,
+				 .term_timeout_ms = 5000 };
+	qk_vm_exit ex;
+	assert_int_equal(qk_vm_stop(vm, &s, &ex, NULL), 0);
+	assert_int_equal(ex.end, QK_VM_POWERED_OFF);
+	assert_string_equal(ex.shutdown_reason, "host-signal");
+	qk_vm_free(vm);
+
+	/* QEMU stopped with SIGSTOP ignores everything but SIGKILL. */
+	assert_int_equal(qk_vm_launch(&vm, none_argv, NULL, NULL), 0);
+	assert_int_equal(qk_vm_kill(vm, SIGSTOP, NULL), 0);
+	s = (qk_vm_stop_options){ .powerdown_timeout_ms = -1, .quit_timeout_ms = 200,
+				  .term_timeout_ms = 200 };
+	assert_int_equal(qk_vm_stop(vm, &s, &ex, NULL), 0);
+	assert_int_equal(ex.end, QK_VM_SIGNALED);
+	assert_int_equal(ex.signal, SIGKILL);
+	qk_vm_free(vm);
+}
+
+static void free_kills_a_running_vm(void **state)
+{
+	qk_vm *vm = NULL;
+	assert_int_equal(qk_vm_launch(&vm, none_argv, NULL, NULL), 0);
+	pid_t pid = qk_vm_pid(vm);
+	qk_vm_free(vm);
+	assert_int_equal(kill(pid, 0), -1);
+	assert_int_equal(count_children(), 0);
+}
+
+static void output_is_captured(void **state)
+{
+	char *const argv[] = { "/bin/sh", "-c", "echo hello from stdout; echo and stderr >&2; "
+			       "exec " QEMU " \"$@\"", "sh", "-machine", "none", "-display", "none",
+			       "-nodefaults", NULL };
+	qk_vm *vm = NULL;
+	assert_int_equal(qk_vm_launch(&vm, argv, NULL, NULL), 0);
+	qk_vm_exit ex;
+	assert_int_equal(qk_vm_stop(vm, NULL, &ex, NULL), 0);
+	char *tail = qk_vm_output_tail(vm, 2);
+	assert_string_equal(tail, "hello from stdout\nand stderr");
+	free(tail);
+	qk_vm_free(vm);
+}
+
+static void environment_and_cwd(void **state)
+{
+	char *const argv[] = { "/bin/sh", "-c", "echo \"[$QKIT_T][$HOME][$(pwd)]\"; "
+			       "exec " QEMU " \"$@\"", "sh", "-machine", "none", "-display", "none",
+			       "-nodefaults", NULL };
+	char *const env[] = { "QKIT_T=yes", "PATH=/usr/bin:/bin", NULL };
+	qk_vm_options opts = QK_VM_OPTIONS_INIT;
+	opts.clean_env = true;
+	opts.env = env;
+	opts.cwd = "/tmp";
+	opts.new_process_group = true;
+	qk_vm *vm = NULL;
+	assert_int_equal(qk_vm_launch(&vm, argv, &opts, NULL), 0);
+	assert_int_equal(getpgid(qk_vm_pid(vm)), qk_vm_pid(vm));
+	qk_vm_exit ex;
+	assert_int_equal(qk_vm_stop(vm, NULL, &ex, NULL), 0);
+	char *tail = qk_vm_output_tail(vm, 1);
+	assert_string_equal(tail, "[yes][][/tmp]");
+	free(tail);
+	qk_vm_free(vm);
+}
+
+static void waitpid_fallback_works(void **state)
+{
+	process_force_no_pidfd(true);
+	qk_vm *vm = NULL;
+	qk_vm_options opts = QK_VM_OPTIONS_INIT;
+	opts.paused = true;
+	assert_int_equal(qk_vm_launch(&vm, none_argv, &opts, NULL), 0);
+	qk_vm_exit ex;
+	assert_int_equal(qk_vm_stop(vm, NULL, &ex, NULL), 0);
+	assert_int_equal(ex.end, QK_VM_POWERED_OFF);
+	qk_vm_free(vm);
+	process_force_no_pidfd(false);
+	assert_int_equal(count_children(), 0);
+}
+
+static void hundred_cycles_leak_nothing(void **state)
+{
+	int fds_before = count_fds();
+	for (int i = 0; i < 100; i++) {
+		qk_vm_options opts = QK_VM_OPTIONS_INIT;
+		opts.paused = true;
+		qk_vm *vm = NULL;
+		qk_error *err = NULL;
+		if (qk_vm_launch(&vm, none_argv, &opts, &err) < 0)
+			fail_msg("cycle %d: %s", i, qk_error_message(err));
+		qk_vm_exit ex;
+		assert_int_equal(qk_vm_stop(vm, NULL, &ex, NULL), 0);
+		assert_int_equal(ex.end, QK_VM_POWERED_OFF);
+		qk_vm_free(vm);
+	}
+	assert_int_equal(count_fds(), fds_before);
+	assert_int_equal(count_children(), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(launch_query_and_stop),
+		cmocka_unit_test(launch_failure_quotes_qemu),
+		cmocka_unit_test(missing_binary_is_not_found),
+		cmocka_unit_test(bad_cwd_names_the_stage),
+		cmocka_unit_test(fds_at_known_numbers_and_nothing_else),
+		cmocka_unit_test(killed_by_signal),
+		cmocka_unit_test(wait_times_out_or_kills),
+		cmocka_unit_test(error_exit_after_launch),
+		cmocka_unit_test(stop_ladder_escalates_to_sigterm),
+		cmocka_unit_test(free_kills_a_running_vm),
+		cmocka_unit_test(output_is_captured),
+		cmocka_unit_test(environment_and_cwd),
+		cmocka_unit_test(waitpid_fallback_works),
+		cmocka_unit_test(hundred_cycles_leak_nothing),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
