@@ -130,6 +130,8 @@ static int supervise_reserved(qk_state_reservation *res, const qk_vm_supervise_o
 				  strsignal((int)si.ssi_signo));
 			r = qk_vm_stop(vm, &stop, out, err);
 		}
+		if (r >= 0 && sopts->ended)
+			sopts->ended(vm, out, sopts->userdata);
 	}
 	qk_vm_free(vm);
 	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);

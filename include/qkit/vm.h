@@ -226,6 +226,8 @@ typedef struct qk_vm_supervise_options {
 	qk_vm_stop_options stop;
 	/* Called once QEMU runs and its state is published (may be NULL). */
 	void (*ready)(qk_vm *vm, void *userdata);
+	/* Called once QEMU has ended, before vm is freed (may be NULL). */
+	void (*ended)(qk_vm *vm, const qk_vm_exit *ex, void *userdata);
 	void *userdata;
 } qk_vm_supervise_options;
 
