@@ -1,0 +1,111 @@
+#!/bin/sh
+# qkit qmp against a real QEMU: replies as JSON, typed KEY=VALUE arguments,
+# KEY:=JSON and --args, QMP errors (exit 1), usage errors (exit 2), and
+# --events streaming until QEMU quits or the user interrupts.
+# QEMU serves one client per monitor, so it gets two: one for the event
+# stream, one for commands. A watchdog kills QEMU whatever happens.
+set -u
+qkit=$1
+dir=$(mktemp -d)
+qemu_pid=
+cleanup() {
+	[ -n "$qemu_pid" ] && kill -KILL "$qemu_pid" 2>/dev/null
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+start_qemu() {
+	rm -f "$dir/a.sock" "$dir/b.sock"
+	timeout --signal=KILL 120 qemu-system-x86_64 -machine none,accel=tcg -nodefaults \
+		-display none -S -name cli-test \
+		-qmp "unix:$dir/a.sock,server=on,wait=off" \
+		-qmp "unix:$dir/b.sock,server=on,wait=off" 2>"$dir/qemu.err" &
+	qemu_pid=$!
+	# QEMU creates the sockets itself here, so wait for them (bounded).
+	for _ in $(seq 100); do
+		[ -S "$dir/a.sock" ] && [ -S "$dir/b.sock" ] && return 0
+		sleep 0.1
+	done
+	fail "QEMU did not create its QMP sockets: $(cat "$dir/qemu.err")"
+}
+
+start_qemu
+a=$dir/a.sock
+
+out=$("$qkit" qmp "$a" query-status) || fail "query-status exited $?"
+echo "$out" | grep -q '"status": "prelaunch"' || fail "query-status printed: $out"
+
+# Typed values: an integer stays an integer, true a boolean.
+"$qkit" qmp "$a" migrate-set-parameters max-bandwidth=4242 downtime-limit=250 >/dev/null ||
+	fail "migrate-set-parameters with KEY=VALUE"
+out=$("$qkit" qmp "$a" query-migrate-parameters)
+echo "$out" | grep -q '"max-bandwidth": 4242' || fail "max-bandwidth not set as a number: $out"
+echo "$out" | grep -q '"downtime-limit": 250' || fail "downtime-limit not set: $out"
+"$qkit" qmp "$a" migrate-set-capabilities 'capabilities:=[{"capability": "events", "state": true}]' >/dev/null ||
+	fail "KEY:=JSON"
+"$qkit" qmp "$a" query-migrate-capabilities | tr -d ' \n' | grep -q '"state":true,"capability":"events"\|"capability":"events","state":true' ||
+	fail "the events capability is not on"
+out=$("$qkit" qmp "$a" --args '{"path": "/machine", "property": "type"}' qom-get) || fail "--args"
+[ "$out" = '"none-machine"' ] || fail "qom-get printed: $out"
+out=$("$qkit" qmp "$a" human-monitor-command command-line='info name')
+echo "$out" | grep -q 'cli-test' || fail "HMP through qkit qmp printed: $out"
+
+# Errors: QMP's message, exit 1; bad command lines, exit 2.
+err=$("$qkit" qmp "$a" device_del id=ghost 2>&1 >/dev/null)
+[ $? -eq 1 ] || fail "device_del of a missing device did not exit 1"
+echo "$err" | grep -q "device_del: Device 'ghost' not found" || fail "device_del error said: $err"
+"$qkit" qmp "$a" >/dev/null 2>&1
+[ $? -eq 2 ] || fail "a missing COMMAND did not exit 2"
+"$qkit" qmp "$a" query-status novalue >/dev/null 2>&1
+[ $? -eq 2 ] || fail "an argument without '=' did not exit 2"
+"$qkit" qmp "$a" qom-get --args '[1]' >/dev/null 2>&1
+[ $? -eq 2 ] || fail "--args that is not an object did not exit 2"
+err=$("$qkit" qmp "$dir/nothing.sock" query-status 2>&1)
+[ $? -eq 1 ] || fail "a missing socket did not exit 1"
+echo "$err" | grep -q "nothing.sock" || fail "a missing socket said: $err"
+
+# Events: stream from monitor b while monitor a makes them happen.
+"$qkit" qmp "$dir/b.sock" --events STOP RESUME SHUTDOWN >"$dir/events" 2>"$dir/events.err" &
+events_pid=$!
+# QEMU drops "disconnected:" from a socket chardev's filename once a client
+# is on it; events flow once that client has negotiated, a moment later.
+wait_for_client() {
+	for _ in $(seq 100); do
+		"$qkit" qmp "$a" query-chardev | grep '"filename"' | grep "b.sock" |
+			grep -qv 'disconnected:' && { sleep 1; return 0; }
+		sleep 0.1
+	done
+	fail "the event stream never connected: $(cat "$dir/events.err")"
+}
+wait_for_client
+kill -0 "$events_pid" 2>/dev/null || fail "the event stream ended early: $(cat "$dir/events.err")"
+"$qkit" qmp "$a" cont >/dev/null || fail "cont"
+"$qkit" qmp "$a" stop >/dev/null || fail "stop"
+"$qkit" qmp "$a" quit >/dev/null || fail "quit"
+wait "$events_pid"
+status=$?
+[ $status -eq 0 ] || fail "the event stream exited $status after QEMU quit: $(cat "$dir/events.err")"
+grep -q '^{"event":"RESUME","data":{},"timestamp":{"seconds":[0-9]*,"microseconds":[0-9]*}}$' "$dir/events" ||
+	fail "no RESUME line: $(cat "$dir/events")"
+grep -q '"event":"STOP"' "$dir/events" || fail "no STOP line: $(cat "$dir/events")"
+grep -q '"event":"SHUTDOWN","data":{"guest":false,"reason":"host-qmp-quit"}' "$dir/events" ||
+	fail "no SHUTDOWN line: $(cat "$dir/events")"
+[ "$(grep -c . "$dir/events")" -eq 3 ] || fail "unexpected events: $(cat "$dir/events")"
+wait "$qemu_pid"
+qemu_pid=
+
+# Interrupting the stream ends it with status 0.
+start_qemu
+"$qkit" qmp "$dir/b.sock" --events >"$dir/events" 2>"$dir/events.err" &
+events_pid=$!
+wait_for_client
+kill -INT "$events_pid"
+wait "$events_pid"
+status=$?
+[ $status -eq 0 ] || fail "SIGINT ended the stream with status $status: $(cat "$dir/events.err")"
+"$qkit" qmp "$a" quit >/dev/null || fail "quit"
+wait "$qemu_pid"
+qemu_pid=
+
+echo "ok: qkit qmp replies, typed arguments, errors and event streams"
