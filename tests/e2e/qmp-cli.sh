@@ -108,4 +108,26 @@ status=$?
 wait "$qemu_pid"
 qemu_pid=
 
-echo "ok: qkit qmp replies, typed arguments, errors and event streams"
+# TARGET as a VM name: a detached VM started by qkit, found in the runtime dir.
+export QKIT_RUNTIME_DIR="$dir/runtime"
+mkdir -m 0700 "$QKIT_RUNTIME_DIR"
+kill_detached() {
+	for f in "$QKIT_RUNTIME_DIR"/vms/*/state.json; do
+		[ -f "$f" ] || continue
+		for key in pid supervisor_pid; do
+			p=$(sed -n "s/^ *\"$key\": \([0-9]*\),*$/\1/p" "$f")
+			[ -n "$p" ] && kill -KILL "$p" 2>/dev/null
+		done
+	done
+}
+trap 'kill_detached; cleanup' EXIT
+out=$("$qkit" start --name qmpcli --detach --paused -- qemu-system-x86_64 -machine none \
+	-display none -nodefaults -no-user-config 2>&1) || fail "qkit start: $out"
+out=$("$qkit" qmp qmpcli query-status) || fail "qkit qmp NAME query-status exited $?"
+echo "$out" | grep -q '"status": "prelaunch"' || fail "query-status by VM name printed: $out"
+err=$("$qkit" qmp no-such-vm query-status 2>&1)
+[ $? -eq 1 ] || fail "an unknown VM name did not exit 1"
+[ "$err" = 'qkit qmp: no VM named "no-such-vm"' ] || fail "an unknown VM name said: $err"
+"$qkit" kill qmpcli >/dev/null 2>&1 || fail "qkit kill qmpcli"
+
+echo "ok: qkit qmp replies, typed arguments, errors, event streams and VM names"
