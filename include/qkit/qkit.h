@@ -19,6 +19,7 @@
 #include <qkit/version.h>
 #include <qkit/error.h>
 #include <qkit/console.h>
+#include <qkit/initramfs.h>
 #include <qkit/kernel.h>
 #include <qkit/log.h>
 #include <qkit/qmp.h>

@@ -1,0 +1,548 @@
+/* SPDX-License-Identifier: MIT */
+#include "kmod.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "buf.h"
+#include "cache.h"
+#include "decompress.h"
+#include "util.h"
+
+#define MODULE_MAX (256u << 20)
+
+struct module {
+	char *name;  /* normalised: '-' as '_' */
+	char *path;  /* relative to the tree */
+	char **deps; /* relative paths; valid once deps_known */
+	bool deps_known;
+	int mark;    /* resolve's DFS state: 0 new, 1 on the stack, 2 done */
+};
+
+struct kmod_db {
+	char *dir;
+	struct module *mods;
+	size_t n, cap;
+	char **builtin; /* normalised names, sorted */
+	size_t n_builtin;
+	bool from_dep;
+};
+
+void kmod_strv_free(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
+DEFINE_CLEANUP_FUNC(char *, kmod_strv_free)
+
+static int strv_push(char ***v, size_t *n, char *s)
+{
+	char **p = realloc(*v, (*n + 2) * sizeof(char *));
+	if (!p) {
+		free(s);
+		return -ENOMEM;
+	}
+	p[(*n)++] = s;
+	p[*n] = NULL;
+	*v = p;
+	return 0;
+}
+
+/* "kernel/fs/9p/9p.ko.xz" -> "9p"; "virtio-rng" -> "virtio_rng". */
+static char *module_name(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	const char *ko = strstr(base, ".ko");
+	size_t n = ko && (ko[3] == '\0' || ko[3] == '.') ? (size_t)(ko - base) : strlen(base);
+	char *name = strndup(base, n);
+	if (name)
+		for (char *p = name; *p; p++)
+			if (*p == '-')
+				*p = '_';
+	return name;
+}
+
+static bool is_module_file(const char *name)
+{
+	static const char *const suffixes[] = { ".ko", ".ko.xz", ".ko.zst", ".ko.gz" };
+	size_t n = strlen(name);
+	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
+		size_t s = strlen(suffixes[i]);
+		if (n > s && strcmp(name + n - s, suffixes[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int add_module(struct kmod_db *db, const char *path, struct module **out)
+{
+	if (db->n == db->cap) {
+		size_t cap = db->cap ? db->cap * 2 : 256;
+		struct module *m = realloc(db->mods, cap * sizeof(*m));
+		if (!m)
+			return -ENOMEM;
+		db->mods = m;
+		db->cap = cap;
+	}
+	struct module *m = &db->mods[db->n];
+	memset(m, 0, sizeof(*m));
+	m->path = strdup(path);
+	m->name = module_name(path);
+	if (!m->path || !m->name) {
+		free(m->path);
+		free(m->name);
+		return -ENOMEM;
+	}
+	db->n++;
+	*out = m;
+	return 0;
+}
+
+static int cmp_module(const void *a, const void *b)
+{
+	const struct module *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : strcmp(x->path, y->path);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static struct module *find_by_name(struct kmod_db *db, const char *name)
+{
+	/* Several files may share a name; the sort puts the first path first. */
+	size_t lo = 0, hi = db->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(db->mods[mid].name, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < db->n && strcmp(db->mods[lo].name, name) == 0 ? &db->mods[lo] : NULL;
+}
+
+static struct module *find_by_path(struct kmod_db *db, const char *path)
+{
+	_cleanup_free_ char *name = module_name(path);
+	if (!name)
+		return NULL;
+	for (struct module *m = find_by_name(db, name); m && m < db->mods + db->n && strcmp(m->name, name) == 0; m++)
+		if (strcmp(m->path, path) == 0)
+			return m;
+	return NULL;
+}
+
+/* Split s at whitespace into a NULL-terminated vector. */
+static int split_words(const char *s, char ***out)
+{
+	char **v = NULL;
+	size_t n = 0;
+	while (*s) {
+		s += strspn(s, " \t");
+		size_t len = strcspn(s, " \t");
+		if (len == 0)
+			break;
+		char *w = strndup(s, len);
+		if (!w || strv_push(&v, &n, w) < 0) {
+			kmod_strv_free(v);
+			return -ENOMEM;
+		}
+		s += len;
+	}
+	if (!v && !(v = calloc(1, sizeof(char *))))
+		return -ENOMEM;
+	*out = v;
+	return 0;
+}
+
+static int load_dep(struct kmod_db *db, char *text, const char *file, qk_error **err)
+{
+	size_t lineno = 0;
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		lineno++;
+		if (*line == '\0' || *line == '#')
+			continue;
+		char *colon = strchr(line, ':');
+		if (!colon)
+			return qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s:%zu: no ':' after the module path",
+					    file, lineno);
+		*colon = '\0';
+		const char *path = line;
+		/* Old depmod wrote absolute paths; make them relative to the tree. */
+		size_t dl = strlen(db->dir);
+		if (path[0] == '/' && strncmp(path, db->dir, dl) == 0 && path[dl] == '/')
+			path += dl + 1;
+		struct module *m;
+		if (add_module(db, path, &m) < 0 || split_words(colon + 1, &m->deps) < 0)
+			return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", file);
+		m->deps_known = true;
+	}
+	return 0;
+}
+
+/* Find every module file under the tree (no modules.dep to list them). */
+static int walk(struct kmod_db *db, struct buf *rel, qk_error **err)
+{
+	_cleanup_free_ char *abs = NULL;
+	if (asprintf(&abs, "%s%s%s", db->dir, rel->len ? "/" : "", rel->len ? rel->data : "") < 0)
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", db->dir);
+	DIR *d = opendir(abs);
+	if (!d)
+		return qk_error_set(err, QK_ERR_SYSTEM, errno, "%s: cannot read: %s", abs, strerror(errno));
+	int r = 0;
+	struct dirent *de;
+	while (r == 0 && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		size_t saved = rel->len;
+		if ((rel->len && buf_putc(rel, '/') < 0) || buf_puts(rel, de->d_name) < 0) {
+			r = qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", db->dir);
+			break;
+		}
+		struct stat st;
+		_cleanup_free_ char *child = NULL;
+		if (asprintf(&child, "%s/%s", db->dir, rel->data) < 0 || stat(child, &st) < 0) {
+			/* A dangling link is not a module; skip it. */
+		} else if (S_ISDIR(st.st_mode)) {
+			r = walk(db, rel, err);
+		} else if (S_ISREG(st.st_mode) && is_module_file(de->d_name)) {
+			struct module *m;
+			if (add_module(db, rel->data, &m) < 0)
+				r = qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", db->dir);
+		}
+		rel->len = saved;
+		rel->data[saved] = '\0';
+	}
+	closedir(d);
+	return r;
+}
+
+static int load_builtin(struct kmod_db *db, qk_error **err)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_free_ uint8_t *data = NULL;
+	size_t len;
+	if (asprintf(&path, "%s/modules.builtin", db->dir) < 0)
+		return -ENOMEM;
+	if (access(path, F_OK) < 0)
+		return 0;
+	int r = file_read_all(path, 64u << 20, &data, &len, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *text = strndup((const char *)data, len);
+	if (!text)
+		return -ENOMEM;
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (!*line)
+			continue;
+		char *name = module_name(line);
+		if (!name || strv_push(&db->builtin, &db->n_builtin, name) < 0)
+			return -ENOMEM;
+	}
+	if (db->n_builtin)
+		qsort(db->builtin, db->n_builtin, sizeof(char *), cmp_str);
+	return 0;
+}
+
+static bool is_builtin(const struct kmod_db *db, const char *name)
+{
+	return db->n_builtin && bsearch(&name, db->builtin, db->n_builtin, sizeof(char *), cmp_str);
+}
+
+void kmod_db_free(struct kmod_db *db)
+{
+	if (!db)
+		return;
+	for (size_t i = 0; i < db->n; i++) {
+		free(db->mods[i].name);
+		free(db->mods[i].path);
+		kmod_strv_free(db->mods[i].deps);
+	}
+	free(db->mods);
+	kmod_strv_free(db->builtin);
+	free(db->dir);
+	free(db);
+}
+
+DEFINE_CLEANUP_FUNC(struct kmod_db, kmod_db_free)
+
+int kmod_db_open(const char *dir, struct kmod_db **out, qk_error **err)
+{
+	_cleanup_(kmod_db_freep) struct kmod_db *db = calloc(1, sizeof(*db));
+	if (!db || !(db->dir = strdup(dir)))
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", dir);
+	size_t dl = strlen(db->dir);
+	while (dl > 1 && db->dir[dl - 1] == '/')
+		db->dir[--dl] = '\0';
+
+	struct stat st;
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return qk_error_set(err, QK_ERR_NOT_FOUND, ENOENT, "modules directory %s: not a directory",
+				    dir);
+
+	_cleanup_free_ char *dep_path = NULL;
+	if (asprintf(&dep_path, "%s/modules.dep", db->dir) < 0)
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", dir);
+	int r;
+	if (access(dep_path, F_OK) == 0) {
+		_cleanup_free_ uint8_t *data = NULL;
+		size_t len;
+		r = file_read_all(dep_path, 64u << 20, &data, &len, err);
+		if (r < 0)
+			return r;
+		_cleanup_free_ char *text = strndup((const char *)data, len);
+		if (!text)
+			return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", dep_path);
+		r = load_dep(db, text, dep_path, err);
+		db->from_dep = true;
+	} else {
+		struct buf rel = BUF_INIT;
+		r = buf_puts(&rel, "") < 0 ? -ENOMEM : walk(db, &rel, err);
+		buf_free(&rel);
+	}
+	if (r < 0)
+		return r;
+	if (load_builtin(db, err) < 0)
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s/modules.builtin: cannot load", dir);
+	if (db->n == 0 && db->n_builtin == 0)
+		return qk_error_set(err, QK_ERR_NOT_FOUND, ENOENT,
+				    "modules directory %s: no modules.dep and no *.ko files", dir);
+	qsort(db->mods, db->n, sizeof(*db->mods), cmp_module);
+	*out = TAKE_PTR(db);
+	return 0;
+}
+
+const char *kmod_db_source(const struct kmod_db *db)
+{
+	return db->from_dep ? "modules.dep" : "modinfo";
+}
+
+int kmod_read(const char *path, uint8_t **out, size_t *len, qk_error **err)
+{
+	_cleanup_free_ uint8_t *data = NULL;
+	size_t n;
+	int r = file_read_all(path, MODULE_MAX, &data, &n, err);
+	if (r < 0)
+		return r;
+	if (n >= 4 && memcmp(data, "\177ELF", 4) == 0) {
+		*out = TAKE_PTR(data);
+		*len = n;
+		return 0;
+	}
+	qk_kernel_compression c = decompress_detect(data, n);
+	if (c != QK_KCOMP_XZ && c != QK_KCOMP_ZSTD && c != QK_KCOMP_GZIP)
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL,
+				    "%s: neither an ELF module nor xz, zstd or gzip compressed", path);
+	r = decompress_buffer(c, data, n, 0, MODULE_MAX, out, len, path, err);
+	if (r < 0)
+		return r;
+	if (*len < 4 || memcmp(*out, "\177ELF", 4) != 0) {
+		free(*out);
+		*out = NULL;
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s: decompressed, it is not an ELF module", path);
+	}
+	return 0;
+}
+
+static uint64_t rd(const uint8_t *p, int size)
+{
+	uint64_t v = 0;
+	for (int i = size - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+int kmod_modinfo(const uint8_t *ko, size_t len, const char *key, char **value, const char *what,
+		 qk_error **err)
+{
+	*value = NULL;
+	if (len < 52 || memcmp(ko, "\177ELF", 4) != 0 || (ko[4] != 1 && ko[4] != 2) || ko[5] != 1)
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s: not a little-endian ELF module", what);
+	bool is64 = ko[4] == 2;
+	if (is64 && len < 64)
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s: ELF header is truncated", what);
+	uint64_t shoff = is64 ? rd(ko + 0x28, 8) : rd(ko + 0x20, 4);
+	uint64_t shentsize = rd(ko + (is64 ? 0x3a : 0x2e), 2);
+	uint64_t shnum = rd(ko + (is64 ? 0x3c : 0x30), 2);
+	uint64_t shstrndx = rd(ko + (is64 ? 0x3e : 0x32), 2);
+	if (shentsize < (is64 ? 64u : 40u) || shoff > len || shnum * shentsize > len - shoff ||
+	    shstrndx >= shnum)
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s: section headers lie outside the file",
+				    what);
+
+#define SH(i) (ko + shoff + (uint64_t)(i) * shentsize)
+#define SH_OFFSET(s) (is64 ? rd((s) + 0x18, 8) : rd((s) + 0x10, 4))
+#define SH_SIZE(s) (is64 ? rd((s) + 0x20, 8) : rd((s) + 0x14, 4))
+	uint64_t stroff = SH_OFFSET(SH(shstrndx)), strsize = SH_SIZE(SH(shstrndx));
+	if (stroff > len || strsize > len - stroff)
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s: section names lie outside the file", what);
+	for (uint64_t i = 0; i < shnum; i++) {
+		const uint8_t *sh = SH(i);
+		uint64_t name = rd(sh, 4);
+		if (name >= strsize || strsize - name < sizeof(".modinfo") ||
+		    memcmp(ko + stroff + name, ".modinfo", sizeof(".modinfo")) != 0)
+			continue;
+		uint64_t off = SH_OFFSET(sh), size = SH_SIZE(sh);
+		if (off > len || size > len - off)
+			return qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s: .modinfo lies outside the file", what);
+		size_t klen = strlen(key);
+		const char *p = (const char *)ko + off, *end = p + size;
+		while (p < end) {
+			size_t n = strnlen(p, (size_t)(end - p));
+			if (n > klen && memcmp(p, key, klen) == 0 && p[klen] == '=') {
+				*value = strndup(p + klen + 1, n - klen - 1);
+				return *value ? 0 : qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", what);
+			}
+			p += n + 1;
+		}
+		return 0;
+	}
+#undef SH
+#undef SH_OFFSET
+#undef SH_SIZE
+	return qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s: no .modinfo section; not a kernel module?", what);
+}
+
+/* Fill m->deps from the module's .modinfo "depends=" (names, comma-separated). */
+static int load_modinfo_deps(struct kmod_db *db, struct module *m, qk_error **err)
+{
+	_cleanup_free_ char *abs = NULL;
+	_cleanup_free_ uint8_t *ko = NULL;
+	_cleanup_free_ char *depends = NULL;
+	size_t len;
+	if (asprintf(&abs, "%s/%s", db->dir, m->path) < 0)
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+	int r = kmod_read(abs, &ko, &len, err);
+	if (r == 0)
+		r = kmod_modinfo(ko, len, "depends", &depends, abs, err);
+	if (r < 0)
+		return r;
+
+	char **deps = calloc(1, sizeof(char *));
+	size_t n = 0;
+	if (!deps)
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+	for (char *save = NULL, *tok = depends ? strtok_r(depends, ",", &save) : NULL; tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		for (char *p = tok; *p; p++)
+			if (*p == '-')
+				*p = '_';
+		struct module *d = find_by_name(db, tok);
+		if (!d) {
+			kmod_strv_free(deps);
+			return qk_error_set(err, QK_ERR_NOT_FOUND, ENOENT,
+					    "module %s needs %s, which is not under %s", m->name, tok, db->dir);
+		}
+		char *copy = strdup(d->path);
+		if (!copy || strv_push(&deps, &n, copy) < 0) {
+			kmod_strv_free(deps);
+			return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+		}
+	}
+	m->deps = deps;
+	m->deps_known = true;
+	return 0;
+}
+
+static int visit(struct kmod_db *db, struct module *m, char ***order, size_t *n, qk_error **err)
+{
+	if (m->mark == 2)
+		return 0;
+	if (m->mark == 1)
+		return qk_error_set(err, QK_ERR_INVALID, ELOOP, "module %s: dependency cycle through %s", m->name,
+				    m->path);
+	m->mark = 1;
+	if (!m->deps_known) {
+		int r = load_modinfo_deps(db, m, err);
+		if (r < 0)
+			return r;
+	}
+	for (char **d = m->deps; *d; d++) {
+		struct module *dm = find_by_path(db, *d);
+		if (!dm)
+			return qk_error_set(err, QK_ERR_INVALID, ENOENT,
+					    "%s/modules.dep: %s depends on %s, which has no line of its own",
+					    db->dir, m->path, *d);
+		int r = visit(db, dm, order, n, err);
+		if (r < 0)
+			return r;
+	}
+	m->mark = 2;
+	char *copy = strdup(m->path);
+	if (!copy || strv_push(order, n, copy) < 0)
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+	return 0;
+}
+
+int kmod_db_resolve(struct kmod_db *db, const char *const *names, size_t count, char ***paths,
+		    qk_error **err)
+{
+	_cleanup_(kmod_strv_freep) char **order = calloc(1, sizeof(char *));
+	size_t n = 0;
+	if (!order)
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+	for (size_t i = 0; i < db->n; i++)
+		db->mods[i].mark = 0;
+	for (size_t i = 0; i < count; i++) {
+		_cleanup_free_ char *name = module_name(names[i]);
+		if (!name)
+			return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+		struct module *m = find_by_name(db, name);
+		if (!m) {
+			if (is_builtin(db, name))
+				continue;
+			return qk_error_set(err, QK_ERR_NOT_FOUND, ENOENT,
+					    "module \"%s\": not in %s/%s and not built in", names[i], db->dir,
+					    db->from_dep ? "modules.dep" : "(no modules.dep; searched *.ko*)");
+		}
+		int r = visit(db, m, &order, &n, err);
+		if (r < 0)
+			return r;
+	}
+	*paths = TAKE_PTR(order);
+	return (int)n;
+}
+
+int kmod_db_deps(struct kmod_db *db, const char *rel_path, char ***paths, qk_error **err)
+{
+	struct module *m = find_by_path(db, rel_path);
+	if (!m)
+		return qk_error_set(err, QK_ERR_NOT_FOUND, ENOENT, "%s: not a module of %s", rel_path, db->dir);
+	if (!m->deps_known) {
+		int r = load_modinfo_deps(db, m, err);
+		if (r < 0)
+			return r;
+	}
+	char **v = calloc(1, sizeof(char *));
+	size_t n = 0;
+	if (!v)
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+	for (char **d = m->deps; *d; d++) {
+		char *copy = strdup(*d);
+		if (!copy || strv_push(&v, &n, copy) < 0) {
+			kmod_strv_free(v);
+			return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+		}
+	}
+	*paths = v;
+	return (int)n;
+}
