@@ -34,6 +34,7 @@ struct ready_ctx {
 	const char *qmp_socket;
 	const char *console_socket;
 	const char *log_path;
+	const char *console_log;
 	int publish_result;
 	qk_error *publish_err;
 };
@@ -52,6 +53,8 @@ static int publish(struct ready_ctx *ctx, qk_vm *vm)
 		json_object_set_new(st, "console_socket", json_string(ctx->console_socket));
 	if (ctx->log_path)
 		json_object_set_new(st, "log", json_string(ctx->log_path));
+	if (ctx->console_log)
+		json_object_set_new(st, "console_log", json_string(ctx->console_log));
 	if (ctx->sopts->spec)
 		json_object_set(st, "spec", (json_t *)ctx->sopts->spec);
 	int r = qk_state_reservation_publish(ctx->res, st, &ctx->publish_err);
@@ -79,13 +82,15 @@ static int supervise_reserved(qk_state_reservation *res, const qk_vm_supervise_o
 	qk_vm_options opts = QK_VM_OPTIONS_INIT;
 	if (opts_in)
 		opts = *opts_in;
-	_cleanup_free_ char *qmp_path = NULL, *con_path = NULL, *log_path = NULL;
+	_cleanup_free_ char *qmp_path = NULL, *con_path = NULL, *log_path = NULL, *con_log = NULL;
 	if (res) {
 		const char *dir = qk_state_reservation_dir(res);
 		if ((!opts.qmp_socket && asprintf(&qmp_path, "%s/qmp.sock", dir) < 0) ||
 		    (opts.console && !opts.console_socket &&
 		     asprintf(&con_path, "%s/console.sock", dir) < 0) ||
-		    (!opts.log_path && asprintf(&log_path, "%s/qemu.log", dir) < 0))
+		    (!opts.log_path && asprintf(&log_path, "%s/qemu.log", dir) < 0) ||
+		    (opts.console && !opts.console_log_path &&
+		     asprintf(&con_log, "%s/console.log", dir) < 0))
 			return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
 		if (qmp_path)
 			opts.qmp_socket = qmp_path;
@@ -93,6 +98,8 @@ static int supervise_reserved(qk_state_reservation *res, const qk_vm_supervise_o
 			opts.console_socket = con_path;
 		if (log_path)
 			opts.log_path = log_path;
+		if (con_log)
+			opts.console_log_path = con_log;
 	}
 
 	sigset_t old_mask;
@@ -107,6 +114,7 @@ static int supervise_reserved(qk_state_reservation *res, const qk_vm_supervise_o
 			.res = res, .sopts = sopts, .argv = argv, .qmp_socket = opts.qmp_socket,
 			.console_socket = opts.console ? opts.console_socket : NULL,
 			.log_path = opts.log_path,
+			.console_log = opts.console ? opts.console_log_path : NULL,
 		};
 		r = publish(&ctx, vm);
 		qk_error_propagate(err, &ctx.publish_err);

@@ -807,14 +807,15 @@ int qk_vm_wait(qk_vm *vm, const qk_vm_wait_options *opts, qk_vm_exit *out, qk_er
 	return 0;
 }
 
-static bool guest_running(qk_vm *vm)
+/* Only a guest known to be stopped skips the power button; if unsure, press it. */
+static bool guest_stopped(qk_vm *vm)
 {
 	json_t *ret = NULL;
-	if (!vm->qmp || qk_qmp_execute_full(vm->qmp, "query-status", NULL, NULL, 0, 2000, &ret, NULL) < 0)
+	if (!vm->qmp || qk_qmp_execute_full(vm->qmp, "query-status", NULL, NULL, 0, 5000, &ret, NULL) < 0)
 		return false;
-	bool running = json_is_true(json_object_get(ret, "running"));
+	bool stopped = json_is_false(json_object_get(ret, "running"));
 	json_decref(ret);
-	return running;
+	return stopped;
 }
 
 int qk_vm_stop(qk_vm *vm, const qk_vm_stop_options *opts, qk_vm_exit *out, qk_error **err)
@@ -825,7 +826,7 @@ int qk_vm_stop(qk_vm *vm, const qk_vm_stop_options *opts, qk_vm_exit *out, qk_er
 	int r = check_exit(vm);
 
 	if (r == 0 && opts->powerdown_timeout_ms >= 0) {
-		if (!guest_running(vm)) {
+		if (guest_stopped(vm)) {
 			log_debug("stop: guest not running, skipping system_powerdown");
 		} else {
 			log_debug("stop: system_powerdown, waiting %d ms", opts->powerdown_timeout_ms);

@@ -234,8 +234,9 @@ typedef struct qk_vm_supervise_options {
 #define QK_VM_SUPERVISE_OPTIONS_INIT { .timeout_ms = -1, .stop = QK_VM_STOP_OPTIONS_INIT }
 
 /*
- * With name set, opts' qmp_socket, console_socket (when opts->console)
- * and log_path default to files in the VM's state directory.
+ * With name set, opts' qmp_socket, log_path and (when opts->console)
+ * console_socket and console_log_path default to qmp.sock, qemu.log,
+ * console.sock and console.log in the VM's state directory.
  */
 int qk_vm_supervise(const qk_vm_supervise_options *sopts, char *const *argv,
 		    const qk_vm_options *opts, qk_vm_exit *out, qk_error **err);

@@ -1,0 +1,139 @@
+#!/bin/sh
+# Supervision of a real Linux guest under TCG, through `qkit start --console`:
+#  - SIGTERM to a foreground qkit runs the stop ladder; the guest sees the
+#    ACPI power button (button.ko + evdev.ko from the Debian kernel), powers
+#    off, QEMU exits 0 and so does qkit;
+#  - a guest panic (pvpanic) is reported as a panic;
+#  - a detached VM's console is drained into console.log and console.sock.
+# The guest's /init picks its part from the kernel command line.
+set -u
+qkit=$1
+guest=$("$(dirname "$0")/../guest/prepare") || { echo "FAIL: guest assets missing"; exit 1; }
+kver=$(cat "$guest/kernel-version")
+work=$(mktemp -d /tmp/qkit-e2e-guest.XXXXXX)
+export QKIT_RUNTIME_DIR="$work/run"
+qkit_pid=
+cleanup() {
+	[ -n "$qkit_pid" ] && kill -9 "$qkit_pid" 2>/dev/null
+	"$qkit" kill g-detached >/dev/null 2>&1
+	rm -rf "$work"
+}
+trap cleanup EXIT
+fails=0
+ok() { echo "ok   $1"; }
+fail() { echo "FAIL $1"; fails=$((fails + 1)); }
+
+# The test initramfs: busybox, the modules the tests need (Debian ships
+# them uncompressed: .ko), and an /init for each test.
+root="$work/root"
+mkdir -p "$root/bin" "$root/dev" "$root/proc" "$root/sys" "$root/tmp" "$root/lib"
+cp "$guest/busybox" "$root/bin/busybox"
+ln -s busybox "$root/bin/sh"
+for m in drivers/acpi/button drivers/input/evdev drivers/misc/pvpanic/pvpanic \
+	drivers/misc/pvpanic/pvpanic-mmio; do
+	ko=$(ls "$guest/modules/kernel/$m.ko"* 2>/dev/null | head -n 1)
+	[ -n "$ko" ] || { echo "FAIL: $m not in $guest/modules"; exit 1; }
+	case $ko in
+	*.ko) cp "$ko" "$root/lib/" ;;
+	*.ko.xz) xz -dc "$ko" > "$root/lib/$(basename "$m").ko" ;;
+	*.ko.zst) zstd -qdc "$ko" > "$root/lib/$(basename "$m").ko" ;;
+	*) echo "FAIL: cannot unpack $ko"; exit 1 ;;
+	esac
+done
+cat > "$root/init" <<'INIT'
+#!/bin/busybox sh
+bb=/bin/busybox
+$bb mount -t proc proc /proc
+$bb mount -t sysfs sys /sys
+$bb mount -t devtmpfs dev /dev
+case $($bb cat /proc/cmdline) in
+*qkit.test=button*)
+	$bb insmod /lib/button.ko
+	$bb insmod /lib/evdev.ko
+	# Wait on every power button's event device; the first event wins.
+	for e in /sys/class/input/event*; do
+		[ "$($bb cat "$e/device/name")" = "Power Button" ] || continue
+		( $bb dd if=/dev/input/${e##*/} of=/dev/null bs=24 count=1 2>/dev/null &&
+		  echo pressed > /tmp/pressed ) &
+	done
+	$bb sleep 0.2
+	echo QKIT-WAITING-FOR-POWER-BUTTON
+	while [ ! -e /tmp/pressed ]; do $bb sleep 0.1; done
+	echo QKIT-POWER-BUTTON-PRESSED
+	;;
+*qkit.test=panic*)
+	$bb insmod /lib/pvpanic.ko
+	$bb insmod /lib/pvpanic-mmio.ko
+	echo QKIT-PANICKING
+	echo c > /proc/sysrq-trigger
+	;;
+*)
+	echo "QKIT-CONSOLE-HELLO $($bb uname -r)"
+	$bb sleep 1
+	;;
+esac
+$bb poweroff -f
+INIT
+chmod 0755 "$root/init"
+(cd "$root" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) | gzip -1 > "$work/initramfs.cpio.gz"
+
+qemu() { # APPEND...
+	echo qemu-system-x86_64 -machine q35,accel=tcg -cpu max -m 256 -nodefaults \
+		-no-user-config -display none -no-reboot -serial chardev:qkit-console \
+		-kernel "$guest/vmlinuz" -initrd "$work/initramfs.cpio.gz"
+}
+append_base='console=ttyS0 panic=-1 quiet'
+
+wait_for() { # FILE PATTERN SECONDS
+	i=0
+	while [ $i -lt $(($3 * 10)) ]; do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# 1. SIGTERM -> ladder -> ACPI power button -> clean power-off, exit 0
+"$qkit" -v start --console --timeout 150 -- $(qemu) -append "$append_base qkit.test=button" \
+	> "$work/button.out" 2> "$work/button.err" &
+qkit_pid=$!
+if wait_for "$work/button.out" QKIT-WAITING-FOR-POWER-BUTTON 120; then
+	kill -TERM "$qkit_pid"
+	wait "$qkit_pid"
+	st=$?
+	qkit_pid=
+	grep -q QKIT-POWER-BUTTON-PRESSED "$work/button.out" && ok guest-saw-power-button ||
+		fail "guest-saw-power-button: $(cat "$work/button.out")"
+	[ $st -eq 0 ] && ok sigterm-clean-exit || fail "sigterm-clean-exit: status $st; $(cat "$work/button.err")"
+	grep -q 'stop: system_powerdown' "$work/button.err" && ok ladder-logged ||
+		fail "ladder-logged: $(cat "$work/button.err")"
+	grep -q 'stop: quit' "$work/button.err" && fail "ladder-needed-quit" || ok ladder-stopped-at-powerdown
+else
+	fail "guest never waited for the button: $(cat "$work/button.out" "$work/button.err")"
+	kill -9 "$qkit_pid"
+	qkit_pid=
+fi
+
+# 2. guest panic -> reported as a panic, exit 1
+"$qkit" start --console --timeout 150 -- $(qemu) -device pvpanic \
+	-append "$append_base qkit.test=panic" > "$work/panic.out" 2> "$work/panic.err"
+st=$?
+[ $st -eq 1 ] && grep -q '^qkit start: the guest panicked$' "$work/panic.err" && ok guest-panic ||
+	fail "guest-panic: status $st: $(cat "$work/panic.out" "$work/panic.err")"
+
+# 3. detached: the supervisor drains the console into console.log and console.sock
+"$qkit" start --name g-detached --detach --console -- $(qemu) -append "$append_base" >/dev/null ||
+	fail "detached start"
+dir="$QKIT_RUNTIME_DIR/vms/g-detached"
+[ -S "$dir/console.sock" ] && [ "$(stat -c %a "$dir/console.sock")" = 600 ] && ok console-socket ||
+	fail "console-socket: $(ls -l "$dir")"
+grep -q '"console_socket"' "$dir/state.json" && ok console-in-state || fail console-in-state
+log="$dir/console.log"
+if wait_for "$log" "QKIT-CONSOLE-HELLO $kver" 120; then ok console-drained; else fail "console-drained"; fi
+# It powers off by itself; the supervisor then removes the state.
+i=0
+while [ -e "$dir" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+[ ! -e "$dir" ] && ok detached-cleanup || fail detached-cleanup
+
+[ "$fails" -eq 0 ]
