@@ -201,13 +201,19 @@ static int end_protocol(qk_qmp *qmp, qk_error **err, const char *fmt, ...)
 
 static void queue_push(qk_qmp *qmp, qk_qmp_event *ev)
 {
+	if (qmp->queue_cap == 0) {
+		/* Handlers only: the caller asked for no queue. */
+		qk_qmp_event_free(ev);
+		return;
+	}
 	if (qmp->queue_len == qmp->queue_cap) {
 		qk_qmp_event_free(qmp->queue[qmp->queue_head]);
 		qmp->queue_head = (qmp->queue_head + 1) % qmp->queue_cap;
 		qmp->queue_len--;
+		/* Normal for a caller that relies on handlers; worth a note when debugging. */
 		if (qmp->dropped++ == 0)
-			log_warning("QMP event queue full (%zu events): dropping the oldest",
-				    qmp->queue_cap);
+			log_debug("QMP event queue full (%zu events): dropping the oldest",
+				  qmp->queue_cap);
 	}
 	qmp->queue[(qmp->queue_head + qmp->queue_len) % qmp->queue_cap] = ev;
 	qmp->queue_len++;
@@ -778,8 +784,8 @@ static qk_qmp *qmp_new(int fd, const qk_qmp_options *opts)
 		qmp->opts.max_message = 16u << 20;
 	if (qmp->opts.timeout_ms < 0)
 		qmp->opts.timeout_ms = 30000;
-	qmp->queue_cap = qmp->opts.event_queue_max ? qmp->opts.event_queue_max : 1;
-	qmp->queue = calloc(qmp->queue_cap, sizeof(*qmp->queue));
+	qmp->queue_cap = qmp->opts.event_queue_max;
+	qmp->queue = calloc(qmp->queue_cap ? qmp->queue_cap : 1, sizeof(*qmp->queue));
 	if (!qmp->queue) {
 		free(qmp);
 		return NULL;

@@ -66,7 +66,10 @@ typedef struct qk_qmp_options {
 	int connect_timeout_ms;
 	/* The largest message accepted from QEMU, in bytes (16 MiB). */
 	size_t max_message;
-	/* How many events the queue keeps before dropping the oldest (1024). */
+	/*
+	 * How many events the queue keeps before dropping the oldest (1024);
+	 * 0 keeps none, for callers that only use handlers.
+	 */
 	size_t event_queue_max;
 	/* Enable out-of-band execution when QEMU offers it (true). */
 	bool oob;

@@ -472,6 +472,26 @@ static void handlers_see_events_in_order_and_can_be_removed(void **state)
 	qk_qmp_free(qmp);
 }
 
+static void a_queue_of_zero_leaves_events_to_handlers(void **state)
+{
+	qk_qmp_options opts = QK_QMP_OPTIONS_INIT;
+	opts.event_queue_max = 0;
+	qk_qmp *qmp = connect_fake("normal", &opts);
+	struct flood_count fc = { 0 };
+	assert_true(qk_qmp_add_event_handler(qmp, "FLOOD", count_flood, &fc, NULL) > 0);
+	json_t *args = json_pack("{s:[[s,{s:i}],[s,{s:i}]]}", "events", "FLOOD", "n", 0, "FLOOD", "n", 1);
+	assert_int_equal(qk_qmp_execute(qmp, "emit", args, NULL, NULL), 0);
+	json_decref(args);
+	assert_int_equal(fc.seen, 2);
+	assert_int_equal(fc.out_of_order, 0);
+	qk_qmp_event *ev = NULL;
+	expect_failure(QK_ERR_TIMEOUT, "no",
+		       qk_qmp_next_event(qmp, 0, &ev, &xerr));
+	assert_null(ev);
+	assert_int_equal(qk_qmp_events_dropped(qmp), 0);
+	qk_qmp_free(qmp);
+}
+
 static void json_match_is_a_recursive_subset(void **state)
 {
 	json_t *data = json_pack("{s:s, s:{s:i, s:b}, s:[i]}", "device", "d1", "info", "a", 1, "b", 1,
@@ -512,6 +532,7 @@ int main(void)
 		cmocka_unit_test_teardown(garbage_mid_session_ends_the_connection, stop_fake),
 		cmocka_unit_test_teardown(fds_travel_with_their_command, stop_fake),
 		cmocka_unit_test_teardown(handlers_see_events_in_order_and_can_be_removed, stop_fake),
+		cmocka_unit_test_teardown(a_queue_of_zero_leaves_events_to_handlers, stop_fake),
 		cmocka_unit_test(json_match_is_a_recursive_subset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
