@@ -31,6 +31,8 @@
 
 #include <qkit/qmp.h>
 
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
 struct vm {
 	pid_t pid;
 	char dir[64];
@@ -172,24 +174,38 @@ static int start_none(void **state)
  * Native PCIe hotplug (ACPI hotplug off) lets QEMU unplug a device from a
  * slot the paused guest never powered, without waiting for the guest.
  */
+static const char *const q35_args[] = {
+	"-machine", "q35,accel=tcg", "-m", "64,slots=2,maxmem=512M",
+	"-smp", "1,maxcpus=2",
+	"-global", "ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off",
+	"-device", "pcie-root-port,id=rp1,chassis=1",
+	"-device", "pcie-root-port,id=rp2,chassis=2",
+	"-device", "virtio-serial-pci,id=vser",
+	"-device", "virtio-balloon-pci,id=balloon0",
+	"-device", "VGA",
+	"-device", "ide-cd,id=cd0,bus=ide.2",
+	"-netdev", "user,id=unet",
+	"-device", "virtio-net-pci,netdev=unet,id=nic0",
+	NULL,
+};
+
 static int start_q35(void **state)
 {
-	const char *args[] = {
-		"-machine", "q35,accel=tcg", "-m", "64,slots=2,maxmem=512M",
-		"-smp", "1,maxcpus=2",
-		"-global", "ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off",
-		"-device", "pcie-root-port,id=rp1,chassis=1",
-		"-device", "pcie-root-port,id=rp2,chassis=2",
-		"-device", "virtio-serial-pci,id=vser",
-		"-device", "virtio-balloon-pci,id=balloon0",
-		"-device", "VGA",
-		"-device", "ide-cd,id=cd0,bus=ide.2",
-		"-netdev", "user,id=unet",
-		"-device", "virtio-net-pci,netdev=unet,id=nic0",
-		NULL,
-	};
-	*state = start_vm(args, false);
+	*state = start_vm(q35_args, false);
 	return 0;
+}
+
+/* The same machine, waiting for an incoming migration. */
+static struct vm *start_q35_incoming(void)
+{
+	const char *args[ARRAY_LEN(q35_args) + 2];
+	size_t n = 0;
+	for (; q35_args[n]; n++)
+		args[n] = q35_args[n];
+	args[n++] = "-incoming";
+	args[n++] = "defer";
+	args[n] = NULL;
+	return start_vm(args, false);
 }
 
 static qk_qmp *qmp_of(void **state)
@@ -701,6 +717,11 @@ static void q35_getfd_carries_a_migration(void **state)
 	close(sv[1]);
 	check(qk_qmp_migrate(qmp, "fd:mig", ERR));
 
+	struct vm *vm = *state;
+	char saved[192];
+	snprintf(saved, sizeof(saved), "%s/migration.bin", vm->dir);
+	FILE *out = fopen(saved, "we");
+	assert_non_null(out);
 	char head[4];
 	size_t total = 0;
 	for (;;) {
@@ -714,8 +735,10 @@ static void q35_getfd_carries_a_migration(void **state)
 		if (total < 4)
 			memcpy(head + total, buf, (size_t)n < 4 - total ? (size_t)n : 4 - total);
 		total += (size_t)n;
+		assert_int_equal(fwrite(buf, 1, (size_t)n, out), n);
 	}
 	close(sv[0]);
+	assert_int_equal(fclose(out), 0);
 	assert_memory_equal(head, "QEVM", 4);
 	assert_true(total > 4096);
 
@@ -732,6 +755,29 @@ static void q35_getfd_carries_a_migration(void **state)
 	assert_true(r < 0);
 	assert_non_null(strstr(qk_error_message(err), "closefd"));
 	qk_error_free(err);
+
+	/* The stream loads into a second VM: migrate-incoming. */
+	struct vm *dst = start_q35_incoming();
+	char uri[256];
+	snprintf(uri, sizeof(uri), "exec:cat '%s'", saved);
+	check(qk_qmp_migrate_incoming(dst->qmp, uri, ERR));
+	const char *status = "";
+	for (int i = 0; i < 600; i++) {
+		check(qk_qmp_query_migrate(dst->qmp, &j, ERR));
+		status = json_string_value(json_object_get(j, "status"));
+		bool done = status && (strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0);
+		status = done ? (strcmp(status, "completed") == 0 ? "completed" : "failed") : "";
+		json_decref(j);
+		if (done)
+			break;
+		usleep(50 * 1000);
+	}
+	assert_string_equal(status, "completed");
+	qk_qmp_status st;
+	check(qk_qmp_query_status(dst->qmp, &st, ERR));
+	assert_false(st.running);
+	void *dst_state = dst;
+	stop_vm(&dst_state);
 }
 
 static void q35_getfd_then_closefd(void **state)
