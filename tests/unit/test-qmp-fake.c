@@ -492,6 +492,42 @@ static void a_queue_of_zero_leaves_events_to_handlers(void **state)
 	qk_qmp_free(qmp);
 }
 
+static void helpers_refuse_bad_arguments_before_sending(void **state)
+{
+	qk_qmp *qmp = connect_fake("normal", NULL);
+	json_t *no_driver = json_pack("{s:s}", "id", "d1");
+	expect_failure(QK_ERR_INVALID, "device_add: the properties have no \"driver\" string",
+		       qk_qmp_device_add(qmp, no_driver, &xerr));
+	json_decref(no_driver);
+	json_t *list = json_array();
+	expect_failure(QK_ERR_INVALID, "blockdev-add: the options must be a JSON object",
+		       qk_qmp_blockdev_add(qmp, list, &xerr));
+	expect_failure(QK_ERR_INVALID, "migrate-set-capabilities: capabilities must be a JSON array",
+		       qk_qmp_migrate_set_capabilities(qmp, no_driver = json_object(), &xerr));
+	json_decref(no_driver);
+	json_decref(list);
+	expect_failure(QK_ERR_INVALID, "blockdev-del: an argument is missing (NULL)",
+		       qk_qmp_blockdev_del(qmp, NULL, &xerr));
+	expect_failure(QK_ERR_INVALID, "send-key: no keys given",
+		       qk_qmp_send_key(qmp, NULL, 0, 0, &xerr));
+	const char *keys[] = { "a", NULL };
+	expect_failure(QK_ERR_INVALID, "send-key: a key name is missing (NULL)",
+		       qk_qmp_send_key(qmp, keys, 2, 0, &xerr));
+	expect_failure(QK_ERR_INVALID, "memory hotplug \"m\": size 0 is not a usable size",
+		       qk_qmp_memory_hotplug(qmp, "m", 0, NULL, &xerr));
+	expect_failure(QK_ERR_INVALID, "hostfwd_add: netdev \"n0\" and rule \"tcp::1 -:2\" must be single words",
+		       qk_qmp_hostfwd_add(qmp, "n0", "tcp::1 -:2", &xerr));
+	expect_failure(QK_ERR_INVALID, "QMP: the command name is empty",
+		       qk_qmp_execute(qmp, "", NULL, NULL, &xerr));
+	/* Nothing reached the fake: the next command gets id 2 (qmp_capabilities was 1). */
+	uint64_t id = 0;
+	assert_int_equal(qk_qmp_send(qmp, "echo", NULL, NULL, 0, -1, NULL, NULL, &id, NULL), 0);
+	assert_int_equal(id, 2);
+	assert_int_equal(qk_qmp_execute(qmp, "echo", NULL, NULL, NULL), 0);
+	assert_int_equal(qk_qmp_pending(qmp), 0);
+	qk_qmp_free(qmp);
+}
+
 static void json_match_is_a_recursive_subset(void **state)
 {
 	json_t *data = json_pack("{s:s, s:{s:i, s:b}, s:[i]}", "device", "d1", "info", "a", 1, "b", 1,
@@ -533,6 +569,7 @@ int main(void)
 		cmocka_unit_test_teardown(fds_travel_with_their_command, stop_fake),
 		cmocka_unit_test_teardown(handlers_see_events_in_order_and_can_be_removed, stop_fake),
 		cmocka_unit_test_teardown(a_queue_of_zero_leaves_events_to_handlers, stop_fake),
+		cmocka_unit_test_teardown(helpers_refuse_bad_arguments_before_sending, stop_fake),
 		cmocka_unit_test(json_match_is_a_recursive_subset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
