@@ -286,10 +286,21 @@ static int find_regex(qk_console *c, const char *pattern, size_t *so, size_t *eo
 		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "regular expression \"%s\": %s",
 				    pattern, msg);
 	}
-	regmatch_t pm[1] = { { .rm_so = 0, .rm_eo = (regoff_t)c->pending.len } };
-	/* More text may still complete the line, so "$" waits for its newline. */
-	int flags = REG_STARTEND | (c->closed ? 0 : REG_NOTEOL);
-	r = regexec(&re, c->pending.data ? c->pending.data : "", 1, pm, flags);
+	/*
+	 * Only complete lines, while more text may come: a greedy match must
+	 * not stop wherever the last chunk happened to end.
+	 */
+	size_t end = c->pending.len;
+	if (!c->closed) {
+		while (end > 0 && c->pending.data[end - 1] != '\n')
+			end--;
+	}
+	if (end == 0) {
+		regfree(&re);
+		return 0;
+	}
+	regmatch_t pm[1] = { { .rm_so = 0, .rm_eo = (regoff_t)end } };
+	r = regexec(&re, c->pending.data, 1, pm, REG_STARTEND);
 	regfree(&re);
 	if (r != 0)
 		return 0;

@@ -20,8 +20,10 @@
  * regular expression in the text that arrived since the previous match.
  * On a match it returns the match and the text before it and consumes
  * both, so consecutive expects walk forward through the output. Regular
- * expressions are compiled with REG_NEWLINE: "^" and "$" match at line
- * boundaries, and "$" does not match at the end of text still arriving.
+ * expressions are compiled with REG_NEWLINE ("^" and "$" match at line
+ * boundaries) and see only complete lines while the stream is open, so a
+ * greedy "[^ ]+" never stops where a chunk happened to end. To wait for a
+ * prompt that has no newline yet ("login: "), use a substring.
  */
 #ifndef QKIT_CONSOLE_H
 #define QKIT_CONSOLE_H
