@@ -215,17 +215,24 @@ static int walk(struct kmod_db *db, struct buf *rel, qk_error **err)
 			r = qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", db->dir);
 			break;
 		}
+		/*
+		 * Follow links to module files, not to directories: a real tree has
+		 * "build" and "source" pointing into kernel headers, and links can loop.
+		 */
 		struct stat st;
 		_cleanup_free_ char *child = NULL;
-		if (asprintf(&child, "%s/%s", db->dir, rel->data) < 0 || stat(child, &st) < 0) {
-			/* A dangling link is not a module; skip it. */
-		} else if (S_ISDIR(st.st_mode)) {
+		bool module = false;
+		if (asprintf(&child, "%s/%s", db->dir, rel->data) < 0) {
+			r = qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", db->dir);
+		} else if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode)) {
 			r = walk(db, rel, err);
-		} else if (S_ISREG(st.st_mode) && is_module_file(de->d_name)) {
-			struct module *m;
-			if (add_module(db, rel->data, &m) < 0)
-				r = qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", db->dir);
+		} else {
+			/* A dangling link is not a module. */
+			module = stat(child, &st) == 0 && S_ISREG(st.st_mode) && is_module_file(de->d_name);
 		}
+		struct module *m;
+		if (module && add_module(db, rel->data, &m) < 0)
+			r = qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", db->dir);
 		rel->len = saved;
 		rel->data[saved] = '\0';
 	}

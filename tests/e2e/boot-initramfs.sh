@@ -1,5 +1,6 @@
 #!/bin/sh
-# An initramfs built by `qkit initramfs` boots the Debian kernel (through
+# First the qkit initramfs command line: modes, owners, device nodes as GNU
+# cpio lists them, and the usage errors. Then an initramfs built by `qkit initramfs` boots the Debian kernel (through
 # the fast-boot vmlinux) under TCG: the generated init loads virtio_pci,
 # 9pnet_virtio, 9p and their dependencies from the real modules tree, mounts
 # a read-write share, a read-only share and a share named on the kernel
@@ -13,6 +14,34 @@ trap 'rm -rf "$tmp"' EXIT
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 ok() { echo "ok   $*"; }
+
+# The command line first, read back with GNU cpio (not libarchive).
+printf 'data\n' > "$tmp/src.txt"
+chmod 0640 "$tmp/src.txt"
+"$qkit" initramfs -o "$tmp/files.img" --compress none --init "$tmp/src.txt" \
+	--file "$tmp/src.txt:/etc/a.conf:0600" --file "$tmp/src.txt:/opt/x/b.txt" || fail "qkit initramfs --file"
+listing=$(cpio -itv --quiet < "$tmp/files.img" 2>&1)
+for want in '^-rw------- .* root *root .* etc/a.conf$' '^-rw-r----- .* root *root .* opt/x/b.txt$' \
+	'^drwxr-xr-x .* opt/x$' '^-rwxr-xr-x .* init$' '^crw------- .* 5, *1 .* dev/console$' '^crw-rw-rw- .* 1, *3 .* dev/null$'; do
+	printf '%s\n' "$listing" | grep -q "$want" && ok "cpio lists $want" || fail "cpio listing lacks $want: $listing"
+done
+printf '%s\n' "$listing" | grep -q 'bin/busybox' && fail "--init without --busybox added busybox"
+usage() { # WANT-STATUS PATTERN ARGS...
+	want=$1 pattern=$2
+	shift 2
+	out=$("$qkit" initramfs "$@" 2>&1)
+	got=$?
+	[ "$got" -eq "$want" ] && printf '%s\n' "$out" | grep -q -- "$pattern" && ok "initramfs $*: $pattern" ||
+		fail "initramfs $*: exit $got (want $want), output: $out"
+}
+usage 2 '-o OUT is required' --compress none
+usage 2 "--compress lzma: not one of gzip, zstd, none" -o "$tmp/x" --compress lzma
+usage 2 '--module needs --modules DIR' -o "$tmp/x" --module 9p
+usage 2 'want TAG:/PATH' -o "$tmp/x" --share nopath
+usage 2 '--init replaces it' -o "$tmp/x" --init "$tmp/src.txt" -- true
+usage 1 'mode "999" is not an octal mode' -o "$tmp/x" --file "$tmp/src.txt:/a:999"
+usage 1 'module "no_such_module"' -o "$tmp/x" --modules "$guest/modules" --module no_such_module
+[ ! -e "$tmp/x" ] && ok "no output after errors" || fail "$tmp/x was written despite errors"
 
 kernel=$("$qkit" kernel fast-boot "$guest/vmlinuz") || { echo "FAIL: qkit kernel fast-boot"; exit 1; }
 mkdir -p "$tmp/rw" "$tmp/ro" "$tmp/late"

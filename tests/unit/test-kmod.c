@@ -187,6 +187,11 @@ static void modinfo_is_used_without_modules_dep(void **state)
 	snprintf(path, sizeof(path), "%s/kernel/d/broken.ko", dir);
 	write_ko(path, (const char *[]){ "depends=absent" }, 1);
 
+	/* A link to a directory (a loop here, like "build" into headers) is not walked; one to a module is read. */
+	snprintf(cmd, sizeof(cmd), "ln -s .. '%s/kernel/loop' && mkdir '%s/kernel/e' && ln -s ../a/top.ko '%s/kernel/e/linked.ko'",
+		 dir, dir, dir);
+	assert_int_equal(system(cmd), 0);
+
 	struct kmod_db *db = NULL;
 	qk_error *err = NULL;
 	assert_int_equal(kmod_db_open(dir, &db, &err), 0);
@@ -197,6 +202,10 @@ static void modinfo_is_used_without_modules_dep(void **state)
 	assert_string_equal(paths[0], "kernel/c/base-x.ko.xz");
 	assert_string_equal(paths[1], "kernel/b/mid.ko");
 	assert_string_equal(paths[2], "kernel/a/top.ko");
+	kmod_strv_free(paths);
+	const char *linked[] = { "linked" };
+	assert_int_equal(kmod_db_resolve(db, linked, 1, &paths, &err), 3);
+	assert_string_equal(paths[2], "kernel/e/linked.ko");
 	kmod_strv_free(paths);
 
 	uint8_t *ko;
