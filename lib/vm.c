@@ -191,8 +191,10 @@ static void client_input(qk_vm *vm, size_t i)
 		drop_client(vm, i);
 		return;
 	}
-	if (vm->console_fd >= 0)
-		write_all_quiet(vm->console_fd, buf, (size_t)n);
+	qk_error *e = NULL;
+	if (qk_vm_console_write(vm, buf, (size_t)n, &e) < 0)
+		log_debug("console: dropping client input: %s", qk_error_message(e));
+	qk_error_free(e);
 }
 
 static void record_end(qk_vm *vm, int status)
@@ -682,13 +684,19 @@ int qk_vm_console_write(qk_vm *vm, const void *data, size_t len, qk_error **err)
 	if (vm->console_fd < 0)
 		return qk_error_set(err, QK_ERR_INVALID, ENOTCONN, "console: the VM has none (or it closed)");
 	const char *p = data;
+	/* A guest that reads nothing for this long is not going to. */
+	int64_t deadline = deadline_after(5000);
 	while (len > 0) {
-		ssize_t n = write(vm->console_fd, p, len);
+		/* MSG_NOSIGNAL: QEMU gone must be an error, not SIGPIPE. */
+		ssize_t n = send(vm->console_fd, p, len, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN) {
 			struct pollfd pf = { vm->console_fd, POLLOUT, 0 };
-			poll(&pf, 1, 1000);
+			if (ms_until(deadline) == 0)
+				return qk_error_set(err, QK_ERR_TIMEOUT, ETIMEDOUT,
+						    "console: the guest has not read its input for 5 s");
+			poll(&pf, 1, ms_until(deadline));
 			continue;
 		}
 		if (n < 0)

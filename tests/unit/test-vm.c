@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -350,6 +352,168 @@ static void waitpid_fallback_works(void **state)
 	assert_int_equal(count_children(), 0);
 }
 
+static void paused_then_cont(void **state)
+{
+	qk_vm_options opts = QK_VM_OPTIONS_INIT;
+	opts.paused = true;
+	qk_vm *vm = NULL;
+	qk_error *err = NULL;
+	assert_int_equal(qk_vm_launch(&vm, none_argv, &opts, &err), 0);
+	assert_int_equal(qk_vm_cont(vm, &err), 0);
+	json_t *ret = NULL;
+	assert_int_equal(qk_qmp_execute(qk_vm_qmp(vm), "query-status", NULL, &ret, &err), 0);
+	assert_string_equal(json_string_value(json_object_get(ret, "status")), "running");
+	json_decref(ret);
+	qk_vm_free(vm);
+}
+
+static void bad_fd_is_named(void **state)
+{
+	int fds[] = { 0, 999 };
+	qk_vm_options opts = QK_VM_OPTIONS_INIT;
+	opts.fds = fds;
+	opts.n_fds = 2;
+	qk_vm *vm = NULL;
+	qk_error *err = NULL;
+	assert_int_equal(qk_vm_launch(&vm, none_argv, &opts, &err), -EBADF);
+	assert_string_equal(qk_error_message(err), "fds[1]: 999 is not an open file descriptor");
+	qk_error_free(err);
+}
+
+struct seen {
+	char text[8192];
+	size_t len;
+};
+
+static void collect(const char *data, size_t len, void *userdata)
+{
+	struct seen *s = userdata;
+	size_t room = sizeof(s->text) - 1 - s->len;
+	memcpy(s->text + s->len, data, len < room ? len : room);
+	s->len += len < room ? len : room;
+	s->text[s->len] = '\0';
+}
+
+/*
+ * The console chardev, without a guest: QEMU's human monitor runs on it,
+ * so what we type through the console socket is answered on the console.
+ */
+static void console_is_drained_and_relayed(void **state)
+{
+	char dir[] = "/tmp/qkit-test-console.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char sock[128], log[128];
+	snprintf(sock, sizeof(sock), "%s/console.sock", dir);
+	snprintf(log, sizeof(log), "%s/console.log", dir);
+	char *const argv[] = { NONE_ARGS, "-mon", "chardev=" QK_VM_CONSOLE_CHARDEV ",mode=readline", NULL };
+	struct seen seen = { .len = 0 };
+	qk_vm_options opts = QK_VM_OPTIONS_INIT;
+	opts.console = true;
+	opts.console_socket = sock;
+	opts.console_log_path = log;
+	opts.console_fn = collect;
+	opts.console_userdata = &seen;
+	qk_vm *vm = NULL;
+	qk_error *err = NULL;
+	assert_int_equal(qk_vm_launch(&vm, argv, &opts, &err), 0);
+	struct stat st;
+	assert_int_equal(stat(sock, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+
+	int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	strcpy(sa.sun_path, sock);
+	assert_int_equal(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	for (int i = 0; i < 50 && !strstr(seen.text, "(qemu)"); i++)
+		qk_vm_poll(vm, 100, NULL, NULL);
+	assert_non_null(strstr(seen.text, "(qemu)"));
+	assert_int_equal(write(c, "info version\n", 13), 13);
+	/* The answer: the version, then the next prompt. */
+	for (int i = 0; i < 50 && !(strstr(seen.text, "info version") &&
+				    strstr(strstr(seen.text, "info version"), "(qemu)")); i++)
+		qk_vm_poll(vm, 100, NULL, NULL);
+	char *tail = qk_vm_console_tail(vm, 2);
+	assert_true(tail[0] >= '1' && tail[0] <= '9'); /* "7.2.22 (Debian ...)" */
+	assert_non_null(strstr(tail, "(qemu)"));
+	free(tail);
+
+	/* The client saw the same, and the log has it too. */
+	char got[8192];
+	ssize_t n = recv(c, got, sizeof(got) - 1, MSG_DONTWAIT);
+	assert_true(n > 0);
+	got[n] = '\0';
+	assert_non_null(strstr(got, "(qemu)"));
+	assert_int_equal(qk_vm_console_write(vm, "info status\n", 12, &err), 0);
+	for (int i = 0; i < 50 && !strstr(seen.text, "VM status"); i++)
+		qk_vm_poll(vm, 100, NULL, NULL);
+	assert_non_null(strstr(seen.text, "VM status: running"));
+	qk_vm_exit ex;
+	assert_int_equal(qk_vm_stop(vm, NULL, &ex, NULL), 0);
+	qk_vm_free(vm);
+	close(c);
+	FILE *f = fopen(log, "r");
+	assert_non_null(f);
+	size_t len = fread(got, 1, sizeof(got) - 1, f);
+	got[len] = '\0';
+	fclose(f);
+	assert_non_null(strstr(got, "VM status: running"));
+	assert_int_equal(stat(sock, &st), -1); /* removed with the VM */
+	unlink(log);
+	rmdir(dir);
+}
+
+static void no_console_write_fails(void **state)
+{
+	qk_vm *vm = NULL;
+	qk_error *err = NULL;
+	assert_int_equal(qk_vm_launch(&vm, none_argv, NULL, NULL), 0);
+	assert_int_equal(qk_vm_console_write(vm, "x", 1, &err), -ENOTCONN);
+	assert_string_equal(qk_error_message(err), "console: the VM has none (or it closed)");
+	qk_error_free(err);
+	qk_vm_free(vm);
+}
+
+static void credentials_are_dropped(void **state)
+{
+	if (geteuid() != 0)
+		skip();
+	gid_t groups[] = { 65533 };
+	qk_vm_options opts = QK_VM_OPTIONS_INIT;
+	opts.uid = 65534;
+	opts.gid = 65534;
+	opts.set_groups = true;
+	opts.groups = groups;
+	opts.n_groups = 1;
+	opts.paused = true;
+	qk_vm *vm = NULL;
+	qk_error *err = NULL;
+	if (qk_vm_launch(&vm, none_argv, &opts, &err) < 0)
+		fail_msg("%s", qk_error_message(err));
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)qk_vm_pid(vm));
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	int found = 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "Uid:", 4) == 0) {
+			assert_string_equal(line, "Uid:\t65534\t65534\t65534\t65534\n");
+			found++;
+		} else if (strncmp(line, "Gid:", 4) == 0) {
+			assert_string_equal(line, "Gid:\t65534\t65534\t65534\t65534\n");
+			found++;
+		} else if (strncmp(line, "Groups:", 7) == 0) {
+			assert_string_equal(line, "Groups:\t65533 \n");
+			found++;
+		}
+	}
+	fclose(f);
+	assert_int_equal(found, 3);
+	qk_vm_exit ex;
+	assert_int_equal(qk_vm_stop(vm, NULL, &ex, NULL), 0);
+	assert_int_equal(ex.end, QK_VM_POWERED_OFF);
+	qk_vm_free(vm);
+}
+
 static void hundred_cycles_leak_nothing(void **state)
 {
 	int fds_before = count_fds();
@@ -385,6 +549,11 @@ int main(void)
 		cmocka_unit_test(output_is_captured),
 		cmocka_unit_test(environment_and_cwd),
 		cmocka_unit_test(waitpid_fallback_works),
+		cmocka_unit_test(paused_then_cont),
+		cmocka_unit_test(bad_fd_is_named),
+		cmocka_unit_test(console_is_drained_and_relayed),
+		cmocka_unit_test(no_console_write_fails),
+		cmocka_unit_test(credentials_are_dropped),
 		cmocka_unit_test(hundred_cycles_leak_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
