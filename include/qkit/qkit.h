@@ -19,6 +19,8 @@
 #include <qkit/version.h>
 #include <qkit/error.h>
 #include <qkit/console.h>
+#include <qkit/exec.h>
+#include <qkit/harness.h>
 #include <qkit/initramfs.h>
 #include <qkit/kernel.h>
 #include <qkit/log.h>

@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <qkit/qkit.h>
+#include <qkit/exec.h>
+
+#include "cli.h"
+#include "util.h"
+
+/* Exit statuses of qkit exec besides the command's own (see qkit-exec(1)). */
+enum {
+	EXEC_PANIC = 121,    /* the guest kernel panicked */
+	EXEC_WATCHDOG = 122, /* nothing on the console within the boot timeout */
+	EXEC_TIMEOUT = 124,  /* --timeout passed */
+	EXEC_FAILED = 125,   /* qkit or QEMU failed; the command did not report a status */
+};
+
+#define MAX_LIST 64
+
+static int fail(qk_error *err)
+{
+	cli_report("exec", err);
+	return EXEC_FAILED;
+}
+
+/* Seconds, possibly fractional, to milliseconds; -1 if s is not that. */
+static int parse_seconds(const char *s)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !(v > 0) || v > INT_MAX / 1000)
+		return -1;
+	return (int)(v * 1000 + 0.5);
+}
+
+/* "512", "512M", "1G" to MiB; 0 if s is not that. */
+static unsigned parse_mem(const char *s)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || v == 0)
+		return 0;
+	if (strcasecmp(end, "G") == 0 || strcasecmp(end, "GiB") == 0)
+		v *= 1024;
+	else if (*end && strcasecmp(end, "M") != 0 && strcasecmp(end, "MiB") != 0)
+		return 0;
+	return v > 1024 * 1024 ? 0 : (unsigned)v;
+}
+
+/* DIR[:TAG[:ro]]: the strings point into arg, which is modified. */
+static bool parse_share(char *arg, qk_exec_share *out)
+{
+	char *tag = strchr(arg, ':');
+	char *mode = NULL;
+	if (tag) {
+		*tag++ = '\0';
+		mode = strchr(tag, ':');
+		if (mode)
+			*mode++ = '\0';
+	}
+	if (!*arg)
+		return false;
+	out->path = arg;
+	out->tag = tag && *tag ? tag : NULL;
+	out->readonly = false;
+	if (mode) {
+		if (strcmp(mode, "ro") == 0)
+			out->readonly = true;
+		else if (strcmp(mode, "rw") != 0)
+			return false;
+	}
+	return true;
+}
+
+static void print_console_line(const char *formatted, const char *text, double seconds,
+			       void *userdata)
+{
+	fprintf(stderr, "%s\n", formatted);
+}
+
+static void write_event(const json_t *ev, void *userdata)
+{
+	FILE *f = userdata;
+	json_dumpf(ev, f, JSON_COMPACT);
+	fputc('\n', f);
+	fflush(f);
+}
+
+static void print_indented(const char *text)
+{
+	const char *p = text;
+	while (p && *p) {
+		const char *nl = strchr(p, '\n');
+		int len = nl ? (int)(nl - p) : (int)strlen(p);
+		fprintf(stderr, "  %.*s\n", len, p);
+		p = nl ? nl + 1 : NULL;
+	}
+}
+
+static int report(const qk_exec_result *res)
+{
+	switch (res->end) {
+	case QK_EXEC_EXITED:
+		return res->status;
+	case QK_EXEC_PANICKED:
+		fprintf(stderr, "qkit exec: guest kernel panic\n");
+		print_indented(res->panic_lines);
+		return EXEC_PANIC;
+	case QK_EXEC_WATCHDOG:
+		fprintf(stderr, "qkit exec: %s\n", res->message);
+		return EXEC_WATCHDOG;
+	case QK_EXEC_TIMED_OUT:
+	case QK_EXEC_QEMU_FAILED:
+		fprintf(stderr, "qkit exec: %s\n", res->message);
+		if (res->console_tail && *res->console_tail) {
+			fprintf(stderr, "qkit exec: the console's last lines:\n");
+			print_indented(res->console_tail);
+		}
+		if (cli_verbose && res->command_line)
+			fprintf(stderr, "qkit exec: QEMU's command line: %s\n", res->command_line);
+		return res->end == QK_EXEC_TIMED_OUT ? EXEC_TIMEOUT : EXEC_FAILED;
+	}
+	return EXEC_FAILED;
+}
+
+static int run(int argc, char **argv)
+{
+	enum {
+		OPT_NO_FAST_BOOT = 256,
+		OPT_BOOT_TIMEOUT,
+		OPT_NO_CWD,
+		OPT_CONSOLE_LOG,
+		OPT_APPEND,
+		OPT_BUSYBOX,
+		OPT_EVENTS,
+	};
+	static const struct option opts[] = {
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "arch", required_argument, NULL, 'a' },
+		{ "share", required_argument, NULL, 's' },
+		{ "mem", required_argument, NULL, 'm' },
+		{ "cpus", required_argument, NULL, 'c' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "module", required_argument, NULL, 'M' },
+		{ "modules", required_argument, NULL, 'D' },
+		{ "accel", required_argument, NULL, 'A' },
+		{ "console", no_argument, NULL, 'C' },
+		{ "no-fast-boot", no_argument, NULL, OPT_NO_FAST_BOOT },
+		{ "boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT },
+		{ "no-cwd", no_argument, NULL, OPT_NO_CWD },
+		{ "console-log", required_argument, NULL, OPT_CONSOLE_LOG },
+		{ "append", required_argument, NULL, OPT_APPEND },
+		{ "busybox", required_argument, NULL, OPT_BUSYBOX },
+		{ "events", required_argument, NULL, OPT_EVENTS },
+		{ 0 },
+	};
+	qk_exec_options o = QK_EXEC_OPTIONS_INIT;
+	qk_exec_share shares[MAX_LIST];
+	const char *modules[MAX_LIST];
+	const char *events_path = NULL;
+	bool console = cli_verbose;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			o.kernel = optarg;
+			break;
+		case 'a':
+			o.arch = optarg;
+			break;
+		case 's':
+			if (o.n_shares == MAX_LIST)
+				return cli_usage_error("exec", "more than %d --share options", MAX_LIST);
+			if (!parse_share(optarg, &shares[o.n_shares]))
+				return cli_usage_error("exec", "--share: expected DIR[:TAG[:ro]], got \"%s\"",
+						       optarg);
+			o.n_shares++;
+			break;
+		case 'm':
+			if (!(o.mem_mb = parse_mem(optarg)))
+				return cli_usage_error("exec", "--mem: \"%s\" is not a size like 256M or 1G",
+						       optarg);
+			break;
+		case 'c': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v < 1 || v > 256)
+				return cli_usage_error("exec", "--cpus: \"%s\" is not a number in 1..256",
+						       optarg);
+			o.cpus = (unsigned)v;
+			break;
+		}
+		case 't':
+			if ((o.timeout_ms = parse_seconds(optarg)) < 0)
+				return cli_usage_error("exec", "--timeout: \"%s\" is not a number of seconds",
+						       optarg);
+			break;
+		case OPT_BOOT_TIMEOUT:
+			if ((o.boot_timeout_ms = parse_seconds(optarg)) < 0)
+				return cli_usage_error("exec",
+						       "--boot-timeout: \"%s\" is not a number of seconds",
+						       optarg);
+			break;
+		case 'M':
+			if (o.n_modules == MAX_LIST)
+				return cli_usage_error("exec", "more than %d --module options", MAX_LIST);
+			modules[o.n_modules++] = optarg;
+			break;
+		case 'D':
+			o.modules_dir = optarg;
+			break;
+		case 'A':
+			o.accel = optarg;
+			break;
+		case 'C':
+			console = true;
+			break;
+		case OPT_NO_FAST_BOOT:
+			o.fast_boot = false;
+			break;
+		case OPT_NO_CWD:
+			o.cwd = "";
+			break;
+		case OPT_CONSOLE_LOG:
+			o.console_log = optarg;
+			break;
+		case OPT_APPEND:
+			o.append = optarg;
+			break;
+		case OPT_BUSYBOX:
+			o.busybox = optarg;
+			break;
+		case OPT_EVENTS:
+			events_path = optarg;
+			break;
+		default:
+			return EXIT_USAGE; /* getopt said what was wrong */
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error("exec", "expected a command after --");
+	o.shares = shares;
+	o.modules = modules;
+	if (console)
+		o.on_console_line = print_console_line;
+
+	_cleanup_fclose_ FILE *events = NULL;
+	if (events_path) {
+		events = fopen(events_path, "we");
+		if (!events) {
+			qk_error *err = NULL;
+			qk_error_set(&err, QK_ERR_SYSTEM, errno, "--events %s: %s", events_path,
+				     strerror(errno));
+			return fail(err);
+		}
+		o.on_event = write_event;
+		o.event_userdata = events;
+	}
+
+	qk_exec_result res = QK_EXEC_RESULT_INIT;
+	qk_error *err = NULL;
+	if (qk_exec_run((const char *const *)argv + optind, (size_t)(argc - optind), &o, &res, &err) < 0)
+		return fail(err);
+	int status = report(&res);
+	qk_exec_result_clear(&res);
+	return status;
+}
+
+const struct command cmd_exec = {
+	.name = "exec",
+	.summary = "run a command in a fresh VM and exit with its status",
+	.usage =
+		"Usage: qkit exec [OPTIONS] -- CMD [ARGS...]\n"
+		"\n"
+		"Boot a kernel with a generated initramfs (busybox from the host), share the\n"
+		"current directory over 9p, run CMD there in the guest, stream its stdout and\n"
+		"stderr to ours, and exit with its exit status.\n"
+		"\n"
+		"Options:\n"
+		"  --kernel K          the kernel (default: $QKIT_KERNEL, the prepared guest\n"
+		"                      kernel, the newest /boot/vmlinuz-*)\n"
+		"  --modules DIR       its modules tree (default: next to it, or /lib/modules/V)\n"
+		"  --module NAME       load this module too, with its dependencies (repeatable)\n"
+		"  --arch A            x86_64 (default) or aarch64\n"
+		"  --accel tcg|kvm     the accelerator (default tcg)\n"
+		"  --share DIR[:TAG[:ro]]  also share DIR at the same path (repeatable)\n"
+		"  --no-cwd            do not share the current directory; run CMD in /\n"
+		"  --mem M             memory, e.g. 256M (default) or 1G\n"
+		"  --cpus N            virtual CPUs (default 1)\n"
+		"  --timeout S         stop the VM after S seconds (exit 124)\n"
+		"  --boot-timeout S    the boot watchdog: stop the VM if its console stays\n"
+		"                      silent for S seconds (default 30, 10 under KVM; exit 122)\n"
+		"  --no-fast-boot      boot the bzImage, not its cached PVH vmlinux\n"
+		"  --append ARGS       more kernel command line\n"
+		"  --busybox PATH      the static busybox for the guest\n"
+		"  --console           show the guest's console on stderr (also with qkit -v)\n"
+		"  --console-log FILE  append the raw console to FILE\n"
+		"  --events FILE       write the guest's events (JSON lines) to FILE\n"
+		"\n"
+		"Exit status: CMD's, or 121 guest kernel panic, 122 boot watchdog,\n"
+		"124 timeout, 125 qkit or QEMU failed. See qkit-exec(1).\n",
+	.run = run,
+};

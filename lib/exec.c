@@ -1,0 +1,658 @@
+/* SPDX-License-Identifier: MIT */
+#include <qkit/exec.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <qkit/initramfs.h>
+#include <qkit/kernel.h>
+
+#include "buf.h"
+#include "harness-private.h"
+#include "log.h"
+#include "util.h"
+
+DEFINE_CLEANUP_FUNC(qk_initramfs, qk_initramfs_free)
+
+#define PORT_STDOUT "qkit.stdout"
+#define PORT_STDERR "qkit.stderr"
+#define PORT_STATUS "qkit.status"
+#define PORT_EVENT "qkit.event"
+
+/*
+ * Runs in the guest as the generated init's payload: finds the ports by
+ * name (virtio_console creates them asynchronously, so it waits for them),
+ * runs the command with its output on them and reports the status.
+ */
+static const char run_script[] =
+	"#!/bin/sh\n"
+	"# qkit exec: run \"$@\" with stdout, stderr and the exit status on\n"
+	"# the qkit.* virtio-serial ports.\n"
+	"port() {\n"
+	"\tfor d in /sys/class/virtio-ports/*; do\n"
+	"\t\tif [ \"$(cat \"$d/name\" 2>/dev/null)\" = \"$1\" ] && [ -c \"/dev/${d##*/}\" ]; then\n"
+	"\t\t\techo \"/dev/${d##*/}\"\n"
+	"\t\t\treturn 0\n"
+	"\t\tfi\n"
+	"\tdone\n"
+	"\treturn 1\n"
+	"}\n"
+	"tries=0\n"
+	"until out=$(port " PORT_STDOUT ") && err=$(port " PORT_STDERR ") &&\n"
+	"\tst=$(port " PORT_STATUS ") && ev=$(port " PORT_EVENT "); do\n"
+	"\ttries=$((tries + 1))\n"
+	"\tif [ \"$tries\" -gt 1000 ]; then\n"
+	"\t\techo 'qkit exec: the qkit.* virtio-serial ports did not appear' >&2\n"
+	"\t\texit 125\n"
+	"\tfi\n"
+	"\tsleep 0.01\n"
+	"done\n"
+	"export QKIT_EVENT_PORT=\"$ev\"\n"
+	"\"$@\" </dev/null >\"$out\" 2>\"$err\"\n"
+	"s=$?\n"
+	"echo \"$s\" >\"$st\"\n"
+	"exit \"$s\"\n";
+
+struct arch {
+	const char *name;
+	const char *qemu;
+	const char *machine;
+	const char *console; /* the kernel's name for the first serial port */
+};
+
+static const struct arch arches[] = {
+	{ "x86_64", "qemu-system-x86_64", "q35", "ttyS0" },
+	{ "aarch64", "qemu-system-aarch64", "virt", "ttyAMA0" },
+};
+
+void qk_exec_result_clear(qk_exec_result *res)
+{
+	if (!res)
+		return;
+	free(res->message);
+	free(res->panic_lines);
+	free(res->console_tail);
+	free(res->command_line);
+	*res = (qk_exec_result)QK_EXEC_RESULT_INIT;
+}
+
+static bool readable_file(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, R_OK) == 0;
+}
+
+static char *guest_dir(void)
+{
+	const char *d = getenv("QKIT_GUEST_DIR");
+	if (d && *d)
+		return strdup(d);
+	char *s = NULL;
+	const char *cache = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+	if (cache && *cache)
+		return asprintf(&s, "%s/qkit/guest", cache) < 0 ? NULL : s;
+	if (home && *home)
+		return asprintf(&s, "%s/.cache/qkit/guest", home) < 0 ? NULL : s;
+	return NULL;
+}
+
+/* Compare "6.1.0-13-amd64" and "6.1.0-9-amd64" as versions, not as text. */
+static int compare_versions(const void *a, const void *b)
+{
+	return strverscmp(*(char *const *)b, *(char *const *)a);
+}
+
+static char *newest_boot_kernel(void)
+{
+	DIR *d = opendir("/boot");
+	if (!d)
+		return NULL;
+	char *names[256];
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) && n < ARRAY_SIZE(names))
+		if (strncmp(e->d_name, "vmlinuz-", 8) == 0)
+			names[n++] = strdup(e->d_name);
+	closedir(d);
+	qsort(names, n, sizeof(names[0]), compare_versions);
+	char *found = NULL;
+	for (size_t i = 0; i < n; i++) {
+		char *path = NULL;
+		if (!found && names[i] && asprintf(&path, "/boot/%s", names[i]) >= 0 &&
+		    readable_file(path))
+			found = TAKE_PTR(path);
+		free(path);
+		free(names[i]);
+	}
+	return found;
+}
+
+int qk_exec_default_kernel(char **out, qk_error **err)
+{
+	const char *env = getenv("QKIT_KERNEL");
+	if (env && *env) {
+		if (!readable_file(env))
+			return qk_error_set(err, QK_ERR_NOT_FOUND, ENOENT,
+					    "QKIT_KERNEL: \"%s\" is not a readable file", env);
+		*out = strdup(env);
+		return *out ? 0 : -ENOMEM;
+	}
+	_cleanup_free_ char *dir = guest_dir();
+	if (dir) {
+		char *path = NULL;
+		if (asprintf(&path, "%s/vmlinuz", dir) >= 0 && readable_file(path)) {
+			*out = path;
+			return 0;
+		}
+		free(path);
+	}
+	char *boot = newest_boot_kernel();
+	if (boot) {
+		*out = boot;
+		return 0;
+	}
+	return qk_error_set(err, QK_ERR_NOT_FOUND, ENOENT,
+			    "no kernel to boot: pass --kernel, set QKIT_KERNEL, run tests/guest/prepare "
+			    "in a qkit checkout (it fetches a Debian kernel), or apt-get install "
+			    "linux-image-amd64");
+}
+
+static bool is_dir(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int qk_exec_default_modules(const char *kernel, char **out, qk_error **err)
+{
+	_cleanup_free_ char *copy = strdup(kernel);
+	if (!copy)
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+	char *slash = strrchr(copy, '/');
+	char *path = NULL;
+	if (asprintf(&path, "%s/modules", slash ? (*slash = '\0', *copy ? copy : "/") : ".") < 0)
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+	if (is_dir(path)) {
+		*out = path;
+		return 0;
+	}
+	free(path);
+	path = NULL;
+
+	qk_kernel_info info;
+	char version[128] = "";
+	if (qk_kernel_inspect(kernel, &info, NULL) == 0)
+		sscanf(info.version, "%127s", version);
+	else if (strncmp(slash ? slash + 1 : kernel, "vmlinuz-", 8) == 0)
+		snprintf(version, sizeof(version), "%s", (slash ? slash + 1 : kernel) + 8);
+	if (*version && asprintf(&path, "/lib/modules/%s", version) >= 0 && is_dir(path)) {
+		*out = path;
+		return 0;
+	}
+	free(path);
+	return qk_error_set(err, QK_ERR_NOT_FOUND, ENOENT,
+			    "no modules for kernel %s%s%s%s: pass --modules DIR (a /lib/modules/VERSION "
+			    "tree), or put it next to the kernel as \"modules\"",
+			    kernel, *version ? " (version " : "", version, *version ? ")" : "");
+}
+
+static bool valid_tag(const char *tag)
+{
+	size_t n = strlen(tag);
+	if (n == 0 || n > 31)
+		return false;
+	return strspn(tag, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
+}
+
+struct share {
+	char *path;
+	char tag[32];
+	bool readonly;
+};
+
+struct run {
+	const qk_exec_options *opts;
+	struct buf status;
+	bool status_seen;
+	struct buf events; /* a partial JSON line */
+	int write_errno;
+};
+
+static void write_all_to(int fd, const char *data, size_t len, struct run *run)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, data, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			/* The reader went away (a closed pipe): keep draining, drop it. */
+			run->write_errno = errno;
+			return;
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+}
+
+static void on_stdout(const char *data, size_t len, void *userdata)
+{
+	struct run *run = userdata;
+	write_all_to(run->opts->stdout_fd, data, len, run);
+}
+
+static void on_stderr(const char *data, size_t len, void *userdata)
+{
+	struct run *run = userdata;
+	write_all_to(run->opts->stderr_fd, data, len, run);
+}
+
+static void on_status(const char *data, size_t len, void *userdata)
+{
+	struct run *run = userdata;
+	if (run->status.len < 64)
+		buf_append(&run->status, data, len);
+	run->status_seen = true;
+}
+
+static void on_event_data(const char *data, size_t len, void *userdata)
+{
+	struct run *run = userdata;
+	buf_append(&run->events, data, len);
+	char *nl;
+	while (run->events.data && (nl = memchr(run->events.data, '\n', run->events.len))) {
+		size_t line = (size_t)(nl - run->events.data);
+		json_error_t jerr;
+		json_t *ev = json_loadb(run->events.data, line, 0, &jerr);
+		if (!ev)
+			log_warning("guest event %.*s: not JSON: %s", (int)line, run->events.data,
+				    jerr.text);
+		else if (run->opts->on_event)
+			run->opts->on_event(ev, run->opts->event_userdata);
+		json_decref(ev);
+		memmove(run->events.data, nl + 1, run->events.len - line - 1);
+		run->events.len -= line + 1;
+		run->events.data[run->events.len] = '\0';
+	}
+}
+
+static int resolve_shares(const qk_exec_options *o, struct share **out, size_t *n_out,
+			  char **cwd_out, qk_error **err)
+{
+	size_t max = o->n_shares + 1;
+	struct share *s = calloc(max, sizeof(*s));
+	size_t n = 0;
+	if (!s)
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+	*out = s;
+
+	for (size_t i = 0; i < o->n_shares; i++) {
+		const qk_exec_share *in = &o->shares[i];
+		char *abs = in->path ? realpath(in->path, NULL) : NULL;
+		if (!abs || !is_dir(abs)) {
+			free(abs);
+			return qk_error_set(err, QK_ERR_INVALID, ENOENT, "shares[%zu]: \"%s\" is not a directory",
+					    i, in->path ? in->path : "(null)");
+		}
+		s[n].path = abs;
+		s[n].readonly = in->readonly;
+		if (in->tag && !valid_tag(in->tag))
+			return qk_error_set(err, QK_ERR_INVALID, EINVAL,
+					    "shares[%zu]: tag \"%s\" is not 1 to 31 of [A-Za-z0-9_.-]", i,
+					    in->tag);
+		snprintf(s[n].tag, sizeof(s[n].tag), "%s", in->tag ? in->tag : "");
+		if (!in->tag)
+			snprintf(s[n].tag, sizeof(s[n].tag), "qkit-share%zu", i);
+		for (size_t j = 0; j < n; j++) {
+			if (strcmp(s[j].tag, s[n].tag) == 0)
+				return qk_error_set(err, QK_ERR_INVALID, EINVAL,
+						    "shares[%zu]: tag \"%s\" is used twice", i, s[n].tag);
+			if (strcmp(s[j].path, abs) == 0)
+				return qk_error_set(err, QK_ERR_INVALID, EINVAL,
+						    "shares[%zu]: \"%s\" is shared twice", i, abs);
+		}
+		n++;
+	}
+
+	/* The working directory, unless it is already shared or is "/". */
+	char *cwd = NULL;
+	if (!o->cwd)
+		cwd = getcwd(NULL, 0);
+	else if (*o->cwd)
+		cwd = realpath(o->cwd, NULL);
+	if ((o->cwd && *o->cwd && !cwd) || (cwd && !is_dir(cwd))) {
+		free(cwd);
+		return qk_error_set(err, QK_ERR_INVALID, ENOENT, "cwd: \"%s\" is not a directory",
+				    o->cwd ? o->cwd : ".");
+	}
+	if (cwd && strcmp(cwd, "/") == 0) {
+		free(cwd);
+		cwd = NULL;
+	}
+	bool shared = false;
+	for (size_t j = 0; cwd && j < n; j++)
+		shared |= strcmp(s[j].path, cwd) == 0;
+	if (cwd && !shared) {
+		s[n].path = strdup(cwd);
+		snprintf(s[n].tag, sizeof(s[n].tag), "qkit-cwd");
+		if (!s[n].path) {
+			free(cwd);
+			return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+		}
+		n++;
+	}
+	*n_out = n;
+	*cwd_out = cwd;
+	return 0;
+}
+
+static void free_shares(struct share *s, size_t n)
+{
+	for (size_t i = 0; s && i < n; i++)
+		free(s[i].path);
+	free(s);
+}
+
+static int build_initramfs(const char *path, const char *modules_dir, const struct share *shares,
+			   size_t n_shares, const char *cwd, const char *const *argv, size_t argc,
+			   const qk_exec_options *o, qk_error **err)
+{
+	_cleanup_(qk_initramfs_freep) qk_initramfs *ir = NULL;
+	int r = qk_initramfs_new(&ir, err);
+	if (r < 0)
+		return r;
+	if ((r = qk_initramfs_add_busybox(ir, o->busybox, err)) < 0)
+		return r;
+
+	const char **names = calloc(4 + o->n_modules, sizeof(*names));
+	if (!names)
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+	size_t n = 0;
+	names[n++] = "virtio_pci";
+	names[n++] = "virtio_console";
+	if (n_shares > 0) {
+		names[n++] = "9pnet_virtio";
+		names[n++] = "9p";
+	}
+	for (size_t i = 0; i < o->n_modules; i++)
+		names[n++] = o->modules[i];
+	r = qk_initramfs_add_modules(ir, modules_dir, names, n, err);
+	free(names);
+	if (r < 0)
+		return r;
+	if ((r = qk_initramfs_add_data(ir, "/qkit/run", run_script, sizeof(run_script) - 1, 0755,
+				       err)) < 0)
+		return r;
+
+	qk_initramfs_share *is = calloc(n_shares + 1, sizeof(*is));
+	const char **args = calloc(argc + 2, sizeof(*args));
+	if (!is || !args) {
+		free(is);
+		free(args);
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n_shares; i++)
+		is[i] = (qk_initramfs_share){ shares[i].tag, shares[i].path, shares[i].readonly };
+	args[0] = "/qkit/run";
+	for (size_t i = 0; i < argc; i++)
+		args[i + 1] = argv[i];
+	qk_initramfs_init_opts init = QK_INITRAMFS_INIT_OPTS_INIT;
+	init.shares = is;
+	init.n_shares = n_shares;
+	init.argv = args;
+	init.argc = argc + 1;
+	init.cwd = cwd;
+	init.env = (const char *[]){ "PATH=/bin:/sbin:/usr/bin:/usr/sbin", "HOME=/root" };
+	init.n_env = 2;
+	r = qk_initramfs_set_init(ir, &init, err);
+	free(is);
+	free(args);
+	if (r < 0)
+		return r;
+	/* Uncompressed: under TCG, unpacking gzip costs more than it saves. */
+	return qk_initramfs_write(ir, path, QK_INITRAMFS_NONE, err);
+}
+
+static const struct arch *find_arch(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(arches); i++)
+		if (strcmp(arches[i].name, name) == 0)
+			return &arches[i];
+	return NULL;
+}
+
+static void add_fsdev(struct guest *g, size_t i, const struct share *s)
+{
+	struct buf b = BUF_INIT;
+	buf_printf(&b, "local,id=qkit-fs%zu,security_model=none,path=", i);
+	guest_escape_value(&b, s->path);
+	if (s->readonly)
+		buf_puts(&b, ",readonly=on");
+	guest_arg(g, "-fsdev");
+	guest_arg(g, "%s", b.data);
+	buf_reset(&b);
+	buf_printf(&b, "virtio-9p-pci,fsdev=qkit-fs%zu,mount_tag=", i);
+	guest_escape_value(&b, s->tag);
+	guest_arg(g, "-device");
+	guest_arg(g, "%s", b.data);
+	buf_free(&b);
+}
+
+static char *make_tmpdir(void)
+{
+	const char *base = getenv("XDG_RUNTIME_DIR");
+	if (!base || !is_dir(base))
+		base = getenv("TMPDIR");
+	if (!base || !*base)
+		base = "/tmp";
+	char *t = NULL;
+	if (asprintf(&t, "%s/qkit-exec-XXXXXX", base) < 0)
+		return NULL;
+	if (!mkdtemp(t)) {
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static void fill_result(struct guest *g, struct run *run, qk_exec_result *res)
+{
+	res->seconds = (guest_now_ms() - g->started_ms) / 1000.0;
+	res->command_line = guest_command_line(g);
+	res->console_tail = g->console ? qk_console_tail(g->console, 20) : NULL;
+
+	/* A status the command reported stands, whatever came after it. */
+	int status;
+	char nl;
+	if (run->status_seen && run->status.data &&
+	    sscanf(run->status.data, "%d%c", &status, &nl) == 2 && nl == '\n' && status >= 0 &&
+	    status <= 255) {
+		res->end = QK_EXEC_EXITED;
+		res->status = status;
+		return;
+	}
+	switch (g->end) {
+	case GUEST_PANICKED:
+		res->end = QK_EXEC_PANICKED;
+		res->message = strdup("guest kernel panic");
+		res->panic_lines = g->panic_lines.data ? strdup(g->panic_lines.data) : NULL;
+		return;
+	case GUEST_WATCHDOG:
+		res->end = QK_EXEC_WATCHDOG;
+		break;
+	case GUEST_TIMED_OUT:
+		res->end = QK_EXEC_TIMED_OUT;
+		break;
+	case GUEST_QEMU_FAILED:
+		res->end = QK_EXEC_QEMU_FAILED;
+		break;
+	default:
+		res->end = QK_EXEC_QEMU_FAILED;
+		res->message = strdup("the guest powered off without reporting the command's exit "
+				      "status (see the console's last lines)");
+		return;
+	}
+	res->message = g->end_message ? strdup(g->end_message) : strdup("the VM ended");
+}
+
+static int run_in_guest(const char *kernel, const char *initrd, const struct share *shares,
+			size_t n_shares, const qk_exec_options *o, const struct arch *arch,
+			qk_exec_result *res, qk_error **err)
+{
+	const char *accel = o->accel ? o->accel : "tcg";
+	bool kvm = strcmp(accel, "kvm") == 0;
+	_cleanup_free_ char *boot = NULL;
+	if (o->fast_boot && strcmp(arch->name, "x86_64") == 0) {
+		qk_error *ferr = NULL;
+		if (qk_kernel_fast_boot_path(kernel, &boot, &ferr) < 0) {
+			log_debug("fast boot: %s; booting %s as it is", qk_error_message(ferr), kernel);
+			qk_error_free(ferr);
+		}
+	}
+
+	struct guest g;
+	struct run run = { .opts = o, .status = BUF_INIT, .events = BUF_INIT };
+	int r;
+	guest_init(&g);
+	g.kvm = kvm;
+	g.timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 0;
+	g.boot_timeout_ms = o->boot_timeout_ms < 0 ? 0
+			    : o->boot_timeout_ms > 0 ? o->boot_timeout_ms
+			    : kvm ? 10000 : 30000;
+
+	guest_arg(&g, "%s", arch->qemu);
+	guest_arg(&g, "-machine");
+	guest_arg(&g, "%s,accel=%s", arch->machine, accel);
+	/* Under KVM, QEMU's default model: "host" aborts on some nested hosts. */
+	if (!kvm) {
+		guest_arg(&g, "-cpu");
+		guest_arg(&g, "max");
+	}
+	guest_arg(&g, "-m");
+	guest_arg(&g, "%u", o->mem_mb ? o->mem_mb : 256);
+	guest_arg(&g, "-smp");
+	guest_arg(&g, "%u", o->cpus ? o->cpus : 1);
+	guest_arg(&g, "-nodefaults");
+	guest_arg(&g, "-no-user-config");
+	guest_arg(&g, "-display");
+	guest_arg(&g, "none");
+	guest_arg(&g, "-no-reboot");
+	if ((r = guest_add_console(&g, "vm", o->console_log, o->on_console_line, o->console_userdata,
+				   err)) < 0 ||
+	    (r = guest_add_port(&g, PORT_STDOUT, on_stdout, &run, err)) < 0 ||
+	    (r = guest_add_port(&g, PORT_STDERR, on_stderr, &run, err)) < 0 ||
+	    (r = guest_add_port(&g, PORT_STATUS, on_status, &run, err)) < 0 ||
+	    (r = guest_add_port(&g, PORT_EVENT, on_event_data, &run, err)) < 0)
+		goto out;
+	for (size_t i = 0; i < n_shares; i++)
+		add_fsdev(&g, i, &shares[i]);
+	guest_arg(&g, "-kernel");
+	guest_arg(&g, "%s", boot ? boot : kernel);
+	guest_arg(&g, "-initrd");
+	guest_arg(&g, "%s", initrd);
+	guest_arg(&g, "-append");
+	guest_arg(&g, "console=%s panic=-1 rdinit=/init%s%s", arch->console, o->append ? " " : "",
+		  o->append ? o->append : "");
+
+	if ((r = guest_launch(&g, err)) < 0) {
+		if (r == -ENOENT)
+			qk_error_prepend(err, "QEMU for %s: ", arch->name);
+		goto out;
+	}
+	while ((r = guest_pump(&g, -1, err)) == 0)
+		;
+	if (r > 0) {
+		fill_result(&g, &run, res);
+		r = 0;
+	}
+out:
+	guest_destroy(&g);
+	buf_free(&run.status);
+	buf_free(&run.events);
+	return r;
+}
+
+static int run_with_initramfs(const char *kernel, const char *modules, const struct share *shares,
+			      size_t n_shares, const char *cwd, const char *const *argv, size_t argc,
+			      const qk_exec_options *o, qk_exec_result *res, qk_error **err)
+{
+	const struct arch *arch = find_arch(o->arch ? o->arch : "x86_64");
+	_cleanup_free_ char *tmp = make_tmpdir();
+	_cleanup_free_ char *initrd = NULL;
+	if (!tmp || asprintf(&initrd, "%s/initrd", tmp) < 0) {
+		int e = errno;
+		if (tmp)
+			rmdir(tmp);
+		return qk_error_set(err, QK_ERR_SYSTEM, e, "creating a temporary directory: %s",
+				    strerror(e));
+	}
+	int r = build_initramfs(initrd, modules, shares, n_shares, cwd, argv, argc, o, err);
+	if (r < 0)
+		qk_error_prepend(err, "building the initramfs: ");
+	else
+		r = run_in_guest(kernel, initrd, shares, n_shares, o, arch, res, err);
+	unlink(initrd);
+	rmdir(tmp);
+	return r;
+}
+
+int qk_exec_run(const char *const *argv, size_t argc, const qk_exec_options *o,
+		qk_exec_result *res, qk_error **err)
+{
+	static const qk_exec_options defaults = QK_EXEC_OPTIONS_INIT;
+	if (!o)
+		o = &defaults;
+	if (argc == 0 || !argv || !argv[0])
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "no command to run");
+
+	const struct arch *arch = find_arch(o->arch ? o->arch : "x86_64");
+	if (!arch)
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "arch: \"%s\" is not one of x86_64, aarch64",
+				    o->arch);
+	const char *accel = o->accel ? o->accel : "tcg";
+	if (strcmp(accel, "tcg") != 0 && strcmp(accel, "kvm") != 0)
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "accel: \"%s\" is not one of tcg, kvm",
+				    accel);
+	if (o->mem_mb != 0 && o->mem_mb < 64)
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL,
+				    "mem: %u MiB is too little for a Linux guest (64 at least)", o->mem_mb);
+	if (o->cpus > 256)
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "cpus: %u is not in 1..256", o->cpus);
+
+	_cleanup_free_ char *kernel = NULL;
+	int r;
+	if (o->kernel) {
+		if (!readable_file(o->kernel))
+			return qk_error_set(err, QK_ERR_NOT_FOUND, ENOENT,
+					    "kernel: \"%s\" is not a readable file", o->kernel);
+		kernel = strdup(o->kernel);
+	} else if ((r = qk_exec_default_kernel(&kernel, err)) < 0) {
+		return r;
+	}
+	if (!kernel)
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+	_cleanup_free_ char *modules = NULL;
+	if (o->modules_dir)
+		modules = strdup(o->modules_dir);
+	else if ((r = qk_exec_default_modules(kernel, &modules, err)) < 0)
+		return r;
+
+	struct share *shares = NULL;
+	size_t n_shares = 0;
+	_cleanup_free_ char *cwd = NULL;
+	r = resolve_shares(o, &shares, &n_shares, &cwd, err);
+	if (r < 0) {
+		free_shares(shares, n_shares + 1);
+		return r;
+	}
+
+	r = run_with_initramfs(kernel, modules, shares, n_shares, cwd, argv, argc, o, res, err);
+	free_shares(shares, n_shares);
+	return r;
+}

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The guest runner under qk_exec_run() and the harness: one QEMU process
+ * with a serial console and virtio-serial ports on socketpairs, served
+ * from one poll loop that also enforces the boot watchdog, the run's
+ * deadline and panic detection.
+ *
+ * The runner starts QEMU itself rather than through qk_vm_launch(): a
+ * one-shot guest needs no QMP, and its ports, console and QEMU's exit must
+ * be served from the same poll() so that nothing the guest wrote before
+ * powering off is lost.
+ */
+#ifndef QKIT_LIB_HARNESS_PRIVATE_H
+#define QKIT_LIB_HARNESS_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <qkit/console.h>
+#include <qkit/error.h>
+
+#include "buf.h"
+
+#define GUEST_MAX_FDS 16
+#define GUEST_MAX_PORTS 8
+
+/* How a guest run ended (the CLI maps these to exit statuses). */
+enum guest_end {
+	GUEST_RUNNING = 0,
+	GUEST_POWERED_OFF, /* QEMU exited 0 */
+	GUEST_QEMU_FAILED, /* QEMU exited non-zero or was killed by someone else */
+	GUEST_PANICKED,    /* the kernel panicked (seen on the console) */
+	GUEST_WATCHDOG,    /* no console output within the boot timeout */
+	GUEST_TIMED_OUT,   /* the run's deadline passed */
+};
+
+typedef void (*guest_data_fn)(const char *data, size_t len, void *userdata);
+
+struct guest_port {
+	char *name;  /* the virtserialport name, e.g. "qkit.stdout" */
+	int fd;      /* our end of the socketpair */
+	guest_data_fn fn;
+	void *userdata;
+};
+
+struct guest {
+	/* Filled by guest_init() and guest_add_*() before guest_launch(). */
+	struct buf args;           /* argv, NUL-separated, built with guest_arg() */
+	size_t n_args;
+	int child_fds[GUEST_MAX_FDS]; /* become 3, 4, ... in QEMU */
+	size_t n_child_fds;
+	struct guest_port ports[GUEST_MAX_PORTS];
+	size_t n_ports;
+	bool have_serial_bus;
+	qk_console *console;
+	int console_fd;
+	qk_console_line_fn user_line_fn;
+	void *user_line_data;
+
+	int boot_timeout_ms; /* watchdog: > 0 to arm */
+	int timeout_ms;      /* the whole run: > 0 to arm */
+	bool kvm;            /* for the watchdog's advice */
+
+	/* Runtime. */
+	pid_t pid;
+	int pidfd;
+	int stderr_fd;       /* QEMU's stdout and stderr */
+	struct buf qemu_output; /* its tail */
+	int64_t started_ms;
+	int64_t panic_deadline_ms;
+	bool in_panic;
+	struct buf panic_lines;
+	size_t n_panic_lines;
+
+	enum guest_end end;
+	int qemu_status;     /* exit status, or 128 + signal */
+	char *end_message;   /* for people: why it ended, when not a plain power-off */
+	char **argv;         /* as launched, for guest_command_line() */
+};
+
+void guest_init(struct guest *g);
+void guest_destroy(struct guest *g); /* kills QEMU if it still runs */
+
+/* Append one argument (printf-style) to QEMU's argv. */
+int guest_arg(struct guest *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Append a QEMU option value with every ',' doubled, as QEMU's option
+ * syntax requires for values (never for keys).
+ */
+void guest_escape_value(struct buf *b, const char *value);
+
+/* Hand fd to QEMU; returns the number it will have there (takes ownership). */
+int guest_pass_fd(struct guest *g, int fd, qk_error **err);
+
+/*
+ * The serial console on a socketpair, as -serial chardev:qkit-console,
+ * feeding a qk_console whose lines also go to line_fn (may be NULL).
+ */
+int guest_add_console(struct guest *g, const char *name, const char *log_path,
+		      qk_console_line_fn line_fn, void *userdata, qk_error **err);
+
+/* A virtserialport called name on a socketpair; what the guest writes goes to fn. */
+int guest_add_port(struct guest *g, const char *name, guest_data_fn fn, void *userdata,
+		   qk_error **err);
+
+int guest_launch(struct guest *g, qk_error **err);
+
+/*
+ * Serve the guest for at most timeout_ms (< 0: until something happens
+ * that ends it). Returns 1 once QEMU has exited, been reaped and every
+ * channel drained (g->end says how it ended), else 0.
+ */
+int guest_pump(struct guest *g, int timeout_ms, qk_error **err);
+
+/* Kill QEMU (SIGKILL), recording why; the next pump reaps it. */
+void guest_kill(struct guest *g, enum guest_end why, const char *message);
+
+/*
+ * argv as a shell command line, every argument quoted where needed, the
+ * console on stdio and the ports on null chardevs so that it runs from a
+ * shell (malloc'd).
+ */
+char *guest_command_line(const struct guest *g);
+
+/* The last lines QEMU itself printed (malloc'd). */
+char *guest_qemu_output(const struct guest *g);
+
+int64_t guest_now_ms(void);
+
+#endif

@@ -1,0 +1,574 @@
+/* SPDX-License-Identifier: MIT */
+/* The guest runner: see harness-private.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness-private.h"
+#include "log.h"
+#include "util.h"
+
+/* How much of QEMU's own output is kept for error messages. */
+#define QEMU_OUTPUT_MAX 8192
+/* How many console lines a panic report quotes at most. */
+#define PANIC_LINES_MAX 40
+/* After the panic line, how long the guest may take to finish its report. */
+#define PANIC_GRACE_MS 2000
+
+int64_t guest_now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+void guest_init(struct guest *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->console_fd = -1;
+	g->pidfd = -1;
+	g->stderr_fd = -1;
+	g->qemu_status = -1;
+}
+
+void guest_destroy(struct guest *g)
+{
+	if (g->pid > 0) {
+		kill(g->pid, SIGKILL);
+		waitpid(g->pid, NULL, 0);
+		g->pid = 0;
+	}
+	for (size_t i = 0; i < g->n_child_fds; i++)
+		if (g->child_fds[i] >= 0)
+			close(g->child_fds[i]);
+	for (size_t i = 0; i < g->n_ports; i++) {
+		free(g->ports[i].name);
+		if (g->ports[i].fd >= 0)
+			close(g->ports[i].fd);
+	}
+	if (g->console_fd >= 0)
+		close(g->console_fd);
+	if (g->pidfd >= 0)
+		close(g->pidfd);
+	if (g->stderr_fd >= 0)
+		close(g->stderr_fd);
+	qk_console_free(g->console);
+	buf_free(&g->args);
+	buf_free(&g->qemu_output);
+	buf_free(&g->panic_lines);
+	free(g->end_message);
+	free(g->argv);
+	guest_init(g);
+}
+
+int guest_arg(struct guest *g, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = NULL;
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -ENOMEM;
+	/* Each argument ends in its NUL, so the buffer is argv back to back. */
+	int r = buf_append(&g->args, s, (size_t)n + 1);
+	free(s);
+	if (r == 0)
+		g->n_args++;
+	return r;
+}
+
+void guest_escape_value(struct buf *b, const char *value)
+{
+	for (const char *p = value; *p; p++) {
+		buf_putc(b, *p);
+		if (*p == ',')
+			buf_putc(b, ',');
+	}
+}
+
+int guest_pass_fd(struct guest *g, int fd, qk_error **err)
+{
+	if (g->n_child_fds >= GUEST_MAX_FDS) {
+		close(fd);
+		return qk_error_set(err, QK_ERR_INVALID, E2BIG, "more than %d descriptors for QEMU",
+				    GUEST_MAX_FDS);
+	}
+	g->child_fds[g->n_child_fds] = fd;
+	return 3 + (int)g->n_child_fds++;
+}
+
+/* A connected socketpair: *ours stays here, the other end goes to QEMU. */
+static int pair_for_qemu(struct guest *g, int *ours, qk_error **err)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
+		return qk_error_set(err, QK_ERR_SYSTEM, errno, "socketpair: %s", strerror(errno));
+	/* QEMU's end blocks like any chardev socket it would open itself. */
+	fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) & ~O_NONBLOCK);
+	int n = guest_pass_fd(g, sv[1], err);
+	if (n < 0) {
+		close(sv[0]);
+		return n;
+	}
+	*ours = sv[0];
+	return n;
+}
+
+static void collect_panic_line(struct guest *g, const char *text)
+{
+	if (g->n_panic_lines++ < PANIC_LINES_MAX)
+		buf_printf(&g->panic_lines, "%s%s", g->panic_lines.len ? "\n" : "", text);
+}
+
+static void on_console_line(const char *formatted, const char *text, double seconds,
+			    void *userdata)
+{
+	struct guest *g = userdata;
+
+	if (!g->in_panic && strstr(text, "Kernel panic - not syncing")) {
+		g->in_panic = true;
+		g->panic_deadline_ms = guest_now_ms() + PANIC_GRACE_MS;
+	}
+	if (g->in_panic) {
+		collect_panic_line(g, text);
+		/* The report is complete: the guest is dead, do not wait for it. */
+		if (strstr(text, "---[ end Kernel panic"))
+			g->panic_deadline_ms = guest_now_ms();
+	}
+	if (g->user_line_fn)
+		g->user_line_fn(formatted, text, seconds, g->user_line_data);
+}
+
+int guest_add_console(struct guest *g, const char *name, const char *log_path,
+		      qk_console_line_fn line_fn, void *userdata, qk_error **err)
+{
+	qk_console_options o = QK_CONSOLE_OPTIONS_INIT;
+	o.name = name;
+	o.log_path = log_path;
+	o.on_line = on_console_line;
+	o.userdata = g;
+	int r = qk_console_new(&g->console, &o, err);
+	if (r < 0)
+		return r;
+	g->user_line_fn = line_fn;
+	g->user_line_data = userdata;
+	int n = pair_for_qemu(g, &g->console_fd, err);
+	if (n < 0)
+		return n;
+	guest_arg(g, "-chardev");
+	guest_arg(g, "socket,id=qkit-console,fd=%d,server=off", n);
+	guest_arg(g, "-serial");
+	guest_arg(g, "chardev:qkit-console");
+	return 0;
+}
+
+int guest_add_port(struct guest *g, const char *name, guest_data_fn fn, void *userdata,
+		   qk_error **err)
+{
+	if (g->n_ports >= GUEST_MAX_PORTS)
+		return qk_error_set(err, QK_ERR_INVALID, E2BIG, "more than %d virtio-serial ports",
+				    GUEST_MAX_PORTS);
+	if (!g->have_serial_bus) {
+		guest_arg(g, "-device");
+		guest_arg(g, "virtio-serial-pci,id=qkit-serial");
+		g->have_serial_bus = true;
+	}
+	struct guest_port *p = &g->ports[g->n_ports];
+	p->fd = -1;
+	int n = pair_for_qemu(g, &p->fd, err);
+	if (n < 0)
+		return n;
+	p->fn = fn;
+	p->userdata = userdata;
+	if (!(p->name = strdup(name))) {
+		close(p->fd);
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+	}
+	size_t id = g->n_ports++;
+	struct buf dev = BUF_INIT;
+	buf_printf(&dev, "virtserialport,bus=qkit-serial.0,chardev=qkit-port%zu,name=", id);
+	guest_escape_value(&dev, name);
+	guest_arg(g, "-chardev");
+	guest_arg(g, "socket,id=qkit-port%zu,fd=%d,server=off", id, n);
+	guest_arg(g, "-device");
+	guest_arg(g, "%s", dev.data);
+	buf_free(&dev);
+	return 0;
+}
+
+static void build_argv(struct guest *g)
+{
+	g->argv = calloc(g->n_args + 1, sizeof(char *));
+	if (!g->argv)
+		return;
+	char *p = g->args.data;
+	for (size_t i = 0; i < g->n_args; i++) {
+		g->argv[i] = p;
+		p += strlen(p) + 1;
+	}
+}
+
+/* In the child between fork and exec: only async-signal-safe calls. */
+static void exec_child(struct guest *g, int out_fd, int err_pipe, pid_t parent)
+{
+	int high[GUEST_MAX_FDS];
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+	/* Move the fds out of the way first, so 3, 4, ... cannot collide. */
+	for (size_t i = 0; i < g->n_child_fds; i++)
+		high[i] = fcntl(g->child_fds[i], F_DUPFD_CLOEXEC, 64);
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (null < 0 || dup2(null, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
+		goto fail;
+	for (size_t i = 0; i < g->n_child_fds; i++)
+		if (high[i] < 0 || dup2(high[i], 3 + (int)i) < 0)
+			goto fail;
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	execvp(g->argv[0], g->argv);
+fail:;
+	int e = errno;
+	ssize_t ignored = write(err_pipe, &e, sizeof(e));
+	(void)ignored;
+	_exit(127);
+}
+
+int guest_launch(struct guest *g, qk_error **err)
+{
+	int out[2], status_pipe[2];
+
+	build_argv(g);
+	if (!g->argv)
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+	if (pipe2(out, O_CLOEXEC) < 0)
+		return qk_error_set(err, QK_ERR_SYSTEM, errno, "pipe: %s", strerror(errno));
+	if (pipe2(status_pipe, O_CLOEXEC) < 0) {
+		close(out[0]);
+		close(out[1]);
+		return qk_error_set(err, QK_ERR_SYSTEM, errno, "pipe: %s", strerror(errno));
+	}
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid == 0)
+		exec_child(g, out[1], status_pipe[1], parent);
+	int fork_errno = errno;
+	close(out[1]);
+	close(status_pipe[1]);
+	for (size_t i = 0; i < g->n_child_fds; i++) {
+		close(g->child_fds[i]);
+		g->child_fds[i] = -1;
+	}
+	if (pid < 0) {
+		close(out[0]);
+		close(status_pipe[0]);
+		return qk_error_set(err, QK_ERR_SYSTEM, fork_errno, "fork: %s", strerror(fork_errno));
+	}
+	g->pid = pid;
+	g->stderr_fd = out[0];
+	fcntl(g->stderr_fd, F_SETFL, O_NONBLOCK);
+
+	/* The exec either happened (the pipe closes) or its errno arrives. */
+	int e = 0;
+	ssize_t n;
+	do
+		n = read(status_pipe[0], &e, sizeof(e));
+	while (n < 0 && errno == EINTR);
+	close(status_pipe[0]);
+	if (n == sizeof(e)) {
+		waitpid(pid, NULL, 0);
+		g->pid = 0;
+		if (e == ENOENT)
+			return qk_error_set(err, QK_ERR_NOT_FOUND, e, "%s: not found", g->argv[0]);
+		return qk_error_set(err, QK_ERR_SYSTEM, e, "starting %s: %s", g->argv[0], strerror(e));
+	}
+	g->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	g->started_ms = guest_now_ms();
+	_cleanup_free_ char *cmdline = guest_command_line(g);
+	log_debug("started QEMU (pid %d): %s", (int)pid, cmdline ? cmdline : g->argv[0]);
+	return 0;
+}
+
+void guest_kill(struct guest *g, enum guest_end why, const char *message)
+{
+	if (g->pid <= 0)
+		return;
+	if (g->end == GUEST_RUNNING) {
+		g->end = why;
+		free(g->end_message);
+		g->end_message = message ? strdup(message) : NULL;
+	}
+	kill(g->pid, SIGKILL);
+}
+
+static void keep_qemu_output(struct guest *g, const char *data, size_t len)
+{
+	buf_append(&g->qemu_output, data, len);
+	if (g->qemu_output.len > QEMU_OUTPUT_MAX) {
+		size_t drop = g->qemu_output.len - QEMU_OUTPUT_MAX / 2;
+		memmove(g->qemu_output.data, g->qemu_output.data + drop, g->qemu_output.len - drop);
+		g->qemu_output.len -= drop;
+		g->qemu_output.data[g->qemu_output.len] = '\0';
+	}
+}
+
+/* Read what fd has; returns 0 at end of stream, 1 if it may have more. */
+static int drain_fd(struct guest *g, int fd, int which)
+{
+	char chunk[65536];
+	for (int rounds = 0; rounds < 16; rounds++) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 1;
+		if (n <= 0)
+			return 0;
+		if (which == -1)
+			qk_console_feed(g->console, chunk, (size_t)n, NULL);
+		else if (which == -2)
+			keep_qemu_output(g, chunk, (size_t)n);
+		else if (g->ports[which].fn)
+			g->ports[which].fn(chunk, (size_t)n, g->ports[which].userdata);
+	}
+	return 1;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+char *guest_qemu_output(const struct guest *g)
+{
+	const char *s = g->qemu_output.data ? g->qemu_output.data : "";
+	size_t len = g->qemu_output.len;
+	while (len > 0 && s[len - 1] == '\n')
+		len--;
+	return strndup(s, len);
+}
+
+/* QEMU is gone: read everything it left in the channels, then classify. */
+static void finish(struct guest *g, int wstatus)
+{
+	g->pid = 0;
+	close_fd(&g->pidfd);
+	/* Its ends are closed now, so each of ours reads to end of stream. */
+	if (g->console_fd >= 0)
+		while (drain_fd(g, g->console_fd, -1))
+			;
+	for (size_t i = 0; i < g->n_ports; i++)
+		if (g->ports[i].fd >= 0)
+			while (drain_fd(g, g->ports[i].fd, (int)i))
+				;
+	if (g->stderr_fd >= 0)
+		while (drain_fd(g, g->stderr_fd, -2))
+			;
+	if (g->console)
+		qk_console_close(g->console);
+
+	g->qemu_status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+	if (g->end != GUEST_RUNNING)
+		return;
+	if (g->in_panic) {
+		g->end = GUEST_PANICKED;
+		return;
+	}
+	_cleanup_free_ char *out = guest_qemu_output(g);
+	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
+		g->end = GUEST_POWERED_OFF;
+	} else {
+		g->end = GUEST_QEMU_FAILED;
+		if (WIFEXITED(wstatus))
+			asprintf(&g->end_message, "QEMU exited with status %d%s%s",
+				 WEXITSTATUS(wstatus), out && *out ? ": " : "", out ? out : "");
+		else
+			asprintf(&g->end_message, "QEMU was killed by signal %d (%s)%s%s",
+				 WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)), out && *out ? ": " : "",
+				 out ? out : "");
+	}
+}
+
+static void check_deadlines(struct guest *g)
+{
+	int64_t now = guest_now_ms();
+	if (g->pid <= 0 || g->end != GUEST_RUNNING)
+		return;
+	if (g->in_panic && now >= g->panic_deadline_ms) {
+		guest_kill(g, GUEST_PANICKED, NULL);
+		return;
+	}
+	if (g->boot_timeout_ms > 0 && g->console && qk_console_bytes(g->console) == 0 &&
+	    now - g->started_ms >= g->boot_timeout_ms) {
+		_cleanup_free_ char *msg = NULL;
+		asprintf(&msg,
+			 "boot watchdog: the guest printed nothing on its console within %d s; "
+			 "stopped the VM%s",
+			 g->boot_timeout_ms / 1000,
+			 g->kvm ? ". KVM may be non-functional on this host (under some nested "
+				  "virtualization /dev/kvm opens but guests hang before they print): "
+				  "try --accel tcg"
+				: "");
+		guest_kill(g, GUEST_WATCHDOG, msg);
+		return;
+	}
+	if (g->timeout_ms > 0 && now - g->started_ms >= g->timeout_ms) {
+		_cleanup_free_ char *msg = NULL;
+		asprintf(&msg, "timed out after %.1f s; stopped the VM", g->timeout_ms / 1000.0);
+		guest_kill(g, GUEST_TIMED_OUT, msg);
+	}
+}
+
+/* Milliseconds until the next deadline the loop must act on, or -1. */
+static int next_deadline(const struct guest *g)
+{
+	int64_t now = guest_now_ms(), next = -1;
+	if (g->end != GUEST_RUNNING)
+		return 50; /* killed: wait for the reap */
+	if (g->in_panic)
+		next = g->panic_deadline_ms;
+	if (g->boot_timeout_ms > 0 && g->console && qk_console_bytes(g->console) == 0) {
+		int64_t t = g->started_ms + g->boot_timeout_ms;
+		next = next < 0 || t < next ? t : next;
+	}
+	if (g->timeout_ms > 0) {
+		int64_t t = g->started_ms + g->timeout_ms;
+		next = next < 0 || t < next ? t : next;
+	}
+	if (next < 0)
+		return -1;
+	return next <= now ? 0 : (int)(next - now);
+}
+
+int guest_pump(struct guest *g, int timeout_ms, qk_error **err)
+{
+	struct pollfd pfd[GUEST_MAX_PORTS + 3];
+	int which[GUEST_MAX_PORTS + 3];
+	size_t n = 0;
+
+	if (g->pid <= 0)
+		return 1;
+	check_deadlines(g);
+	int wait = next_deadline(g);
+	if (timeout_ms >= 0 && (wait < 0 || timeout_ms < wait))
+		wait = timeout_ms;
+	/* Without a pidfd (old kernels), look for QEMU's exit every 100 ms. */
+	if (g->pidfd < 0 && (wait < 0 || wait > 100))
+		wait = 100;
+
+	if (g->console_fd >= 0) {
+		pfd[n] = (struct pollfd){ .fd = g->console_fd, .events = POLLIN };
+		which[n++] = -1;
+	}
+	if (g->stderr_fd >= 0) {
+		pfd[n] = (struct pollfd){ .fd = g->stderr_fd, .events = POLLIN };
+		which[n++] = -2;
+	}
+	for (size_t i = 0; i < g->n_ports; i++) {
+		if (g->ports[i].fd < 0)
+			continue;
+		pfd[n] = (struct pollfd){ .fd = g->ports[i].fd, .events = POLLIN };
+		which[n++] = (int)i;
+	}
+	if (g->pidfd >= 0) {
+		pfd[n] = (struct pollfd){ .fd = g->pidfd, .events = POLLIN };
+		which[n++] = -3;
+	}
+
+	int r = poll(pfd, n, wait);
+	if (r < 0 && errno != EINTR)
+		return qk_error_set(err, QK_ERR_SYSTEM, errno, "poll: %s", strerror(errno));
+	for (size_t i = 0; r > 0 && i < n; i++) {
+		if (!pfd[i].revents || which[i] == -3)
+			continue;
+		if (drain_fd(g, pfd[i].fd, which[i]) == 0) {
+			/* End of stream before QEMU's exit: stop polling it. */
+			if (which[i] == -1) {
+				close_fd(&g->console_fd);
+				qk_console_close(g->console);
+			} else if (which[i] == -2) {
+				close_fd(&g->stderr_fd);
+			} else {
+				close_fd(&g->ports[which[i]].fd);
+			}
+		}
+	}
+	check_deadlines(g);
+
+	int wstatus;
+	pid_t w = waitpid(g->pid, &wstatus, WNOHANG);
+	if (w == g->pid) {
+		finish(g, wstatus);
+		return 1;
+	}
+	return 0;
+}
+
+static bool needs_quoting(const char *s)
+{
+	if (!*s)
+		return true;
+	for (const char *p = s; *p; p++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+			    "_./=:,+-@%",
+			    *p))
+			return true;
+	return false;
+}
+
+/*
+ * The chardevs on inherited fds cannot be reproduced from a shell: there
+ * the console becomes stdio and the ports go nowhere.
+ */
+static const char *portable_arg(const char *a, char *tmp, size_t size)
+{
+	char id[64];
+	int fd;
+	if (sscanf(a, "socket,id=%63[^,],fd=%d,server=off", id, &fd) != 2)
+		return a;
+	if (strcmp(id, "qkit-console") == 0)
+		snprintf(tmp, size, "stdio,id=%s,signal=off", id);
+	else
+		snprintf(tmp, size, "null,id=%s", id);
+	return tmp;
+}
+
+char *guest_command_line(const struct guest *g)
+{
+	struct buf b = BUF_INIT;
+	char tmp[128];
+	for (size_t i = 0; g->argv && g->argv[i]; i++) {
+		const char *a = portable_arg(g->argv[i], tmp, sizeof(tmp));
+		if (i)
+			buf_putc(&b, ' ');
+		if (!needs_quoting(a)) {
+			buf_puts(&b, a);
+			continue;
+		}
+		buf_putc(&b, '\'');
+		for (const char *p = a; *p; p++) {
+			if (*p == '\'')
+				buf_puts(&b, "'\\''");
+			else
+				buf_putc(&b, *p);
+		}
+		buf_putc(&b, '\'');
+	}
+	return buf_steal(&b);
+}

@@ -1,0 +1,56 @@
+#!/bin/sh
+# qkit exec against real QEMU (TCG) and the prepared Debian kernel: the
+# command's stdout and stderr arrive separately, its exit status becomes
+# qkit's, it runs in the (shared) current directory, and guest events
+# arrive as JSON lines.
+# Usage: exec-io.sh QKIT
+set -u
+qkit=$1
+guest=$("$(dirname "$0")/../guest/prepare") || { echo "FAIL: guest assets missing"; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+run() { timeout --signal=KILL 120 "$qkit" exec --kernel "$guest/vmlinuz" "$@"; }
+
+cd "$tmp"
+run -- sh -c 'echo out; echo err >&2; exit 7' >out.txt 2>err.txt
+status=$?
+[ "$status" -eq 7 ] || fail "exit 7 gave status $status"
+[ "$(cat out.txt)" = out ] || fail "stdout was '$(cat out.txt)', not 'out'"
+[ "$(cat err.txt)" = err ] || fail "stderr was '$(cat err.txt)', not 'err'"
+
+run -- sh -c 'exit 0' >out.txt 2>err.txt
+status=$?
+[ "$status" -eq 0 ] || fail "exit 0 gave status $status; stderr: $(cat err.txt)"
+[ ! -s out.txt ] || fail "exit 0 printed '$(cat out.txt)' on stdout"
+
+# The working directory is the host's, shared; arguments pass untouched.
+mkdir 'dir with, comma'
+cd 'dir with, comma'
+run -- sh -c 'pwd; printf "[%s]" "$@"' argv0 'a b' "it's" '' >../out.txt 2>../err.txt
+status=$?
+cd "$tmp"
+[ "$status" -eq 0 ] || fail "pwd run gave status $status: $(cat err.txt)"
+[ "$(sed -n 1p out.txt)" = "$tmp/dir with, comma" ] || fail "guest cwd was '$(sed -n 1p out.txt)'"
+[ "$(sed -n 2p out.txt)" = "[a b][it's][]" ] || fail "arguments came out as '$(sed -n 2p out.txt)'"
+
+# Binary-safe and larger than one chunk: 300 KiB through stdout.
+run -- sh -c 'head -c 307200 /dev/urandom | tee big.guest' >big.host 2>err.txt
+status=$?
+[ "$status" -eq 0 ] || fail "big output run gave status $status"
+cmp -s big.host big.guest || fail "300 KiB of stdout differ from what the guest wrote ($(wc -c <big.host) bytes)"
+
+run --events ev.json -- sh -c 'echo "{\"event\": \"hello\", \"n\": 1}" >"$QKIT_EVENT_PORT"' >out.txt 2>err.txt
+status=$?
+[ "$status" -eq 0 ] || fail "event run gave status $status"
+[ "$(cat ev.json)" = '{"event":"hello","n":1}' ] || fail "events file holds '$(cat ev.json)'"
+
+# A missing command: the guest shell's 127 comes through.
+run -- no-such-command >out.txt 2>err.txt
+status=$?
+[ "$status" -eq 127 ] || fail "a missing command gave status $status"
+grep -q 'no-such-command' err.txt || fail "no message about the missing command: $(cat err.txt)"
+
+[ "$fails" -eq 0 ] || exit 1
+echo "ok: stdout, stderr, status, cwd, arguments, 300 KiB, events, 127"

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The C harness against real QEMU (TCG) and the prepared Debian guest,
+ * whose /init prints "QKIT-GUEST-READY <kernel version>" and powers off.
+ *
+ * Usage: harness-expect PREPARE   (the path of tests/guest/prepare)
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include <qkit/harness.h>
+
+static char guest[4096];
+static char kernel_version[256];
+
+static double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static qk_harness *start(const char *append)
+{
+	char kernel[4200], initrd[4200];
+	snprintf(kernel, sizeof(kernel), "%s/vmlinuz", guest);
+	snprintf(initrd, sizeof(initrd), "%s/initramfs.cpio.gz", guest);
+	qk_harness_options o = QK_HARNESS_OPTIONS_INIT;
+	o.kernel = kernel;
+	o.initrd = initrd;
+	o.append = append;
+	qk_harness *h = NULL;
+	qk_error *err = NULL;
+	if (qk_harness_start(&h, &o, &err) < 0)
+		fail_msg("start: %s", qk_error_message(err));
+	return h;
+}
+
+static void expect_finds_boot_marker(void **state)
+{
+	__attribute__((cleanup(qk_harness_freep))) qk_harness *h = start(NULL);
+	qk_console_match m = { 0 };
+	qk_error *err = NULL;
+	int r = qk_harness_expect(h, "^QKIT-GUEST-READY ([^ \r]+)", QK_CONSOLE_REGEX, 90000, &m, &err);
+	if (r != 1) {
+		char *report = qk_harness_report(h);
+		fail_msg("%s\n%s", qk_error_message(err), report);
+	}
+	char want[300];
+	snprintf(want, sizeof(want), "QKIT-GUEST-READY %s", kernel_version);
+	assert_string_equal(m.match, want);
+	/* The text before the match is the kernel's boot log. */
+	assert_non_null(strstr(m.before, "Linux version"));
+	qk_console_match_clear(&m);
+
+	qk_harness_end end;
+	assert_int_equal(qk_harness_wait(h, 60000, &end, NULL), 0);
+	assert_int_equal(end, QK_HARNESS_POWERED_OFF);
+}
+
+static void expect_on_exiting_vm_fails_at_once(void **state)
+{
+	__attribute__((cleanup(qk_harness_freep))) qk_harness *h = start(NULL);
+	qk_error *err = NULL;
+	double t0 = now();
+	/* The guest powers off after its marker; the timeout is far away. */
+	int r = qk_harness_expect(h, "NEVER-PRINTED", QK_CONSOLE_SUBSTRING, 300000, NULL, &err);
+	double took = now() - t0;
+	assert_int_equal(r, -EPIPE);
+	assert_int_equal(qk_error_get_kind(err), QK_ERR_EXITED);
+	const char *msg = qk_error_message(err);
+	assert_non_null(strstr(msg, "guest powered off"));
+	assert_non_null(strstr(msg, "\"NEVER-PRINTED\""));
+	assert_non_null(strstr(msg, "QKIT-GUEST-READY"));
+	/* A boot under TCG takes seconds; waiting out the timeout would take 300. */
+	assert_true(took < 90);
+	qk_error_free(err);
+}
+
+static void panic_ends_expect_with_the_panic(void **state)
+{
+	/* No init in the image at that path: the kernel panics right after boot. */
+	__attribute__((cleanup(qk_harness_freep))) qk_harness *h = start("rdinit=/no-such-init init=/no-such-init");
+	qk_error *err = NULL;
+	int r = qk_harness_expect(h, "QKIT-GUEST-READY", QK_CONSOLE_SUBSTRING, 300000, NULL, &err);
+	assert_int_equal(r, -EPIPE);
+	assert_non_null(strstr(qk_error_message(err), "guest kernel panic ("));
+	assert_non_null(strstr(qk_error_message(err), "Kernel panic - not syncing"));
+	qk_error_free(err);
+	qk_harness_end end;
+	assert_int_equal(qk_harness_wait(h, 10000, &end, NULL), 0);
+	assert_int_equal(end, QK_HARNESS_PANICKED);
+	assert_non_null(strstr(qk_harness_panic_lines(h), "Kernel panic - not syncing"));
+}
+
+static void report_is_a_runnable_command_line(void **state)
+{
+	__attribute__((cleanup(qk_harness_freep))) qk_harness *h = start(NULL);
+	qk_harness_end end;
+	assert_int_equal(qk_harness_wait(h, 90000, &end, NULL), 0);
+	char *report = qk_harness_report(h);
+	/* The console on stdio instead of the inherited socket. */
+	assert_non_null(strstr(report, "qemu-system-x86_64 -machine q35,accel=tcg"));
+	assert_non_null(strstr(report, "-chardev stdio,id=qkit-console,signal=off"));
+	assert_null(strstr(report, "fd="));
+	assert_non_null(strstr(report, "The console's last lines:\n"));
+	assert_non_null(strstr(report, "QKIT-GUEST-READY"));
+	free(report);
+}
+
+static void wait_timeout_kills_the_vm(void **state)
+{
+	__attribute__((cleanup(qk_harness_freep))) qk_harness *h = start(NULL);
+	qk_harness_end end;
+	double t0 = now();
+	assert_int_equal(qk_harness_wait(h, 500, &end, NULL), 0);
+	assert_int_equal(end, QK_HARNESS_TIMED_OUT);
+	assert_true(now() - t0 < 10);
+	qk_error *err = NULL;
+	assert_int_equal(qk_harness_send(h, "x", &err), -EPIPE);
+	qk_error_free(err);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s PREPARE\n", argv[0]);
+		return 2;
+	}
+	FILE *p = popen(argv[1], "r");
+	if (!p || !fgets(guest, sizeof(guest), p) || pclose(p) != 0) {
+		fprintf(stderr, "FAIL: %s did not give the guest assets\n", argv[1]);
+		return 1;
+	}
+	guest[strcspn(guest, "\n")] = '\0';
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/kernel-version", guest);
+	FILE *f = fopen(path, "r");
+	if (!f || !fgets(kernel_version, sizeof(kernel_version), f)) {
+		fprintf(stderr, "FAIL: cannot read %s\n", path);
+		return 1;
+	}
+	fclose(f);
+	kernel_version[strcspn(kernel_version, "\n")] = '\0';
+
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(expect_finds_boot_marker),
+		cmocka_unit_test(expect_on_exiting_vm_fails_at_once),
+		cmocka_unit_test(panic_ends_expect_with_the_panic),
+		cmocka_unit_test(report_is_a_runnable_command_line),
+		cmocka_unit_test(wait_timeout_kills_the_vm),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
