@@ -115,12 +115,23 @@ else
 	qkit_pid=
 fi
 
-# 2. guest panic -> reported as a panic, exit 1
-"$qkit" start --console --timeout 150 -- $(qemu) -device pvpanic \
-	-append "$append_base qkit.test=panic" > "$work/panic.out" 2> "$work/panic.err"
-st=$?
-[ $st -eq 1 ] && grep -q '^qkit start: the guest panicked$' "$work/panic.err" && ok guest-panic ||
-	fail "guest-panic: status $st: $(cat "$work/panic.out" "$work/panic.err")"
+# 2. guest panic -> reported as a panic, exit 1; with the default action
+# QEMU ends by itself, with panic=pause it would stay and qkit quits it.
+for action in default pause; do
+	extra=
+	[ $action = pause ] && extra="-action panic=pause"
+	"$qkit" -v start --console --timeout 150 -- $(qemu) -device pvpanic $extra \
+		-append "$append_base qkit.test=panic" > "$work/panic.out" 2> "$work/panic.err"
+	st=$?
+	if [ $st -eq 1 ] && grep -q '^qkit start: the guest panicked$' "$work/panic.err" &&
+		grep -q 'GUEST_PANICKED' "$work/panic.err"; then
+		ok "guest-panic-$action"
+	else
+		fail "guest-panic-$action: status $st: $(cat "$work/panic.out" "$work/panic.err")"
+	fi
+done
+grep -q 'GUEST_PANICKED (action pause)' "$work/panic.err" && ok panic-pause-quit-by-qkit ||
+	fail "panic-pause-quit-by-qkit: $(cat "$work/panic.err")"
 
 # 3. detached: the supervisor drains the console into console.log and console.sock
 "$qkit" start --name g-detached --detach --console -- $(qemu) -append "$append_base" >/dev/null ||
