@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fnmatch.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "buf.h"
@@ -24,8 +26,17 @@ struct module {
 	int mark;    /* resolve's DFS state: 0 new, 1 on the stack, 2 done */
 };
 
+/* An alias ("fs-iso9660", "pci:v00001AF4d*") and the module it names. */
+struct alias {
+	char *pattern;
+	char *module;
+};
+
 struct kmod_db {
 	char *dir;
+	struct alias *aliases; /* loaded on the first name that is no module */
+	size_t n_aliases;
+	bool aliases_loaded;
 	struct module *mods;
 	size_t n, cap;
 	char **builtin; /* normalised names, sorted */
@@ -286,6 +297,11 @@ void kmod_db_free(struct kmod_db *db)
 	}
 	free(db->mods);
 	kmod_strv_free(db->builtin);
+	for (size_t i = 0; i < db->n_aliases; i++) {
+		free(db->aliases[i].pattern);
+		free(db->aliases[i].module);
+	}
+	free(db->aliases);
 	free(db->dir);
 	free(db);
 }
@@ -378,10 +394,10 @@ static uint64_t rd(const uint8_t *p, int size)
 	return v;
 }
 
-int kmod_modinfo(const uint8_t *ko, size_t len, const char *key, char **value, const char *what,
-		 qk_error **err)
+/* Find the .modinfo section: NUL-separated "key=value" strings. */
+static int modinfo_section(const uint8_t *ko, size_t len, const char **start, size_t *size,
+			   const char *what, qk_error **err)
 {
-	*value = NULL;
 	if (len < 52 || memcmp(ko, "\177ELF", 4) != 0 || (ko[4] != 1 && ko[4] != 2) || ko[5] != 1)
 		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s: not a little-endian ELF module", what);
 	bool is64 = ko[4] == 2;
@@ -408,25 +424,48 @@ int kmod_modinfo(const uint8_t *ko, size_t len, const char *key, char **value, c
 		if (name >= strsize || strsize - name < sizeof(".modinfo") ||
 		    memcmp(ko + stroff + name, ".modinfo", sizeof(".modinfo")) != 0)
 			continue;
-		uint64_t off = SH_OFFSET(sh), size = SH_SIZE(sh);
-		if (off > len || size > len - off)
+		uint64_t off = SH_OFFSET(sh), n = SH_SIZE(sh);
+		if (off > len || n > len - off)
 			return qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s: .modinfo lies outside the file", what);
-		size_t klen = strlen(key);
-		const char *p = (const char *)ko + off, *end = p + size;
-		while (p < end) {
-			size_t n = strnlen(p, (size_t)(end - p));
-			if (n > klen && memcmp(p, key, klen) == 0 && p[klen] == '=') {
-				*value = strndup(p + klen + 1, n - klen - 1);
-				return *value ? 0 : qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", what);
-			}
-			p += n + 1;
-		}
+		*start = (const char *)ko + off;
+		*size = (size_t)n;
 		return 0;
 	}
 #undef SH
 #undef SH_OFFSET
 #undef SH_SIZE
 	return qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s: no .modinfo section; not a kernel module?", what);
+}
+
+/* The next "key=value" of .modinfo at or after *pos; its value, or NULL at the end. */
+static const char *modinfo_next(const char *info, size_t size, size_t *pos, const char *key, size_t *vlen)
+{
+	size_t klen = strlen(key);
+	while (*pos < size) {
+		const char *p = info + *pos;
+		size_t n = strnlen(p, size - *pos);
+		*pos += n + 1;
+		if (n > klen && memcmp(p, key, klen) == 0 && p[klen] == '=') {
+			*vlen = n - klen - 1;
+			return p + klen + 1;
+		}
+	}
+	return NULL;
+}
+
+int kmod_modinfo(const uint8_t *ko, size_t len, const char *key, char **value, const char *what,
+		 qk_error **err)
+{
+	const char *info = NULL;
+	size_t size = 0, pos = 0, vlen = 0;
+	*value = NULL;
+	int r = modinfo_section(ko, len, &info, &size, what, err);
+	if (r < 0)
+		return r;
+	const char *v = modinfo_next(info, size, &pos, key, &vlen);
+	if (v && !(*value = strndup(v, vlen)))
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", what);
+	return 0;
 }
 
 /* Fill m->deps from the module's .modinfo "depends=" (names, comma-separated). */
@@ -467,6 +506,117 @@ static int load_modinfo_deps(struct kmod_db *db, struct module *m, qk_error **er
 	}
 	m->deps = deps;
 	m->deps_known = true;
+	return 0;
+}
+
+static int add_alias(struct kmod_db *db, const char *pattern, size_t plen, const char *module)
+{
+	struct alias *a = realloc(db->aliases, (db->n_aliases + 1) * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	db->aliases = a;
+	a = &db->aliases[db->n_aliases];
+	a->pattern = strndup(pattern, plen);
+	a->module = module_name(module);
+	if (!a->pattern || !a->module) {
+		free(a->pattern);
+		free(a->module);
+		return -ENOMEM;
+	}
+	db->n_aliases++;
+	return 0;
+}
+
+/* depmod's modules.alias: "alias PATTERN MODULE" lines. */
+static int load_alias_file(struct kmod_db *db, const char *path, qk_error **err)
+{
+	_cleanup_free_ uint8_t *data = NULL;
+	size_t len;
+	int r = file_read_all(path, 64u << 20, &data, &len, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *text = strndup((const char *)data, len);
+	if (!text)
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", path);
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		char *save = NULL;
+		char *word = strtok_r(line, " \t", &save);
+		char *pattern = strtok_r(NULL, " \t", &save);
+		char *module = strtok_r(NULL, " \t", &save);
+		if (!word || strcmp(word, "alias") != 0 || !pattern || !module)
+			continue;
+		if (add_alias(db, pattern, strlen(pattern), module) < 0)
+			return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", path);
+	}
+	return 0;
+}
+
+/*
+ * Without modules.alias, read every module's "alias=" fields. Uncompressed
+ * modules are mapped, so only the pages holding the ELF header, the section
+ * table and .modinfo are read.
+ */
+static int load_modinfo_aliases(struct kmod_db *db, qk_error **err)
+{
+	for (size_t i = 0; i < db->n; i++) {
+		_cleanup_free_ char *abs = NULL;
+		if (asprintf(&abs, "%s/%s", db->dir, db->mods[i].path) < 0)
+			return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+		uint8_t *ko = NULL;
+		size_t len = 0;
+		bool mapped = false;
+		size_t n = strlen(abs);
+		if (n > 3 && strcmp(abs + n - 3, ".ko") == 0) {
+			_cleanup_close_ int fd = open(abs, O_RDONLY | O_CLOEXEC);
+			struct stat st;
+			if (fd < 0 || fstat(fd, &st) < 0 || st.st_size == 0)
+				continue; /* unreadable: it cannot be what we look for */
+			void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+			if (p == MAP_FAILED)
+				continue;
+			ko = p;
+			len = (size_t)st.st_size;
+			mapped = true;
+		} else if (kmod_read(abs, &ko, &len, NULL) < 0) {
+			continue;
+		}
+		const char *info = NULL, *v;
+		size_t size = 0, pos = 0, vlen = 0;
+		int r = 0;
+		if (modinfo_section(ko, len, &info, &size, abs, NULL) == 0)
+			while (r == 0 && (v = modinfo_next(info, size, &pos, "alias", &vlen)))
+				r = add_alias(db, v, vlen, db->mods[i].name);
+		if (mapped)
+			munmap(ko, len);
+		else
+			free(ko);
+		if (r < 0)
+			return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* The module an alias names, like modprobe's lookup: *out, or NULL if none. */
+static int lookup_alias(struct kmod_db *db, const char *name, const char **out, qk_error **err)
+{
+	*out = NULL;
+	if (!db->aliases_loaded) {
+		_cleanup_free_ char *path = NULL;
+		if (asprintf(&path, "%s/modules.alias", db->dir) < 0)
+			return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+		int r = access(path, F_OK) == 0 ? load_alias_file(db, path, err) : load_modinfo_aliases(db, err);
+		if (r < 0)
+			return r;
+		db->aliases_loaded = true;
+	}
+	for (size_t i = 0; i < db->n_aliases; i++)
+		if (fnmatch(db->aliases[i].pattern, name, 0) == 0) {
+			*out = db->aliases[i].module;
+			return 0;
+		}
 	return 0;
 }
 
@@ -514,13 +664,22 @@ int kmod_db_resolve(struct kmod_db *db, const char *const *names, size_t count, 
 		if (!name)
 			return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
 		struct module *m = find_by_name(db, name);
+		if (!m && is_builtin(db, name))
+			continue;
 		if (!m) {
-			if (is_builtin(db, name))
+			/* Not a module's name: maybe an alias ("iso9660" for isofs), as modprobe allows. */
+			const char *target;
+			int r = lookup_alias(db, names[i], &target, err);
+			if (r < 0)
+				return r;
+			if (target && is_builtin(db, target))
 				continue;
-			return qk_error_set(err, QK_ERR_NOT_FOUND, ENOENT,
-					    "module \"%s\": not in %s/%s and not built in", names[i], db->dir,
-					    db->from_dep ? "modules.dep" : "(no modules.dep; searched *.ko*)");
+			m = target ? find_by_name(db, target) : NULL;
 		}
+		if (!m)
+			return qk_error_set(err, QK_ERR_NOT_FOUND, ENOENT,
+					    "module \"%s\": not in %s/%s, not an alias and not built in", names[i],
+					    db->dir, db->from_dep ? "modules.dep" : "(no modules.dep; searched *.ko*)");
 		int r = visit(db, m, &order, &n, err);
 		if (r < 0)
 			return r;

@@ -25,7 +25,9 @@ const char *kmod_db_source(const struct kmod_db *db);
 
 /*
  * The modules names need, dependencies first, each once, as paths relative
- * to the tree (e.g. "kernel/net/9p/9pnet.ko"). Names may use '-' or '_'.
+ * to the tree (e.g. "kernel/net/9p/9pnet.ko"). Names may use '-' or '_',
+ * and may be aliases ("iso9660" for isofs) as modprobe allows: from
+ * modules.alias, or without one from every module's .modinfo "alias=".
  * Built-in modules (modules.builtin) need no file and are skipped. Returns
  * the count; *paths is a NULL-terminated malloc'ed array of malloc'ed
  * strings.

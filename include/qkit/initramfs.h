@@ -89,7 +89,8 @@ int qk_initramfs_add_busybox(qk_initramfs *ir, const char *busybox, qk_error **e
  * decompressed, so busybox insmod can load them. They land in
  * /lib/modules/VERSION (VERSION from the modules' vermagic) with a
  * modules.dep of their own; the generated init loads them in dependency
- * order. Built-in modules are skipped. modules.dep lists symbol
+ * order. A name may also be an alias, as for modprobe ("iso9660" loads
+ * isofs). Built-in modules are skipped. modules.dep lists symbol
  * dependencies only: a device's transport (virtio_pci for virtio devices on
  * PCI) must be named too.
  */

@@ -97,6 +97,19 @@ static void modules_dep_gives_load_order(void **state)
 	assert_string_equal(deps[0], "kernel/b/mid.ko");
 	kmod_strv_free(deps);
 
+	/* Aliases, exact and with wildcards, as depmod writes them to modules.alias. */
+	put_file(dir, "modules.alias", "# Aliases extracted from modules themselves.\n"
+				       "alias fs-topfs top\n"
+				       "alias pci:v00001AF4d*sv*sd*bc*sc*i* mid\n"
+				       "alias builtin-alias built_in1\n");
+	const char *aliases[] = { "fs-topfs", "pci:v00001AF4d00001049sv00001AF4sd00001100bc01sc00i00", "builtin-alias" };
+	assert_int_equal(kmod_db_resolve(db, aliases, 3, &paths, &err), 3);
+	assert_string_equal(paths[2], "kernel/a/top.ko");
+	kmod_strv_free(paths);
+	assert_int_equal(kmod_db_resolve(db, &aliases[1], 1, &paths, &err), 2);
+	assert_string_equal(paths[1], "kernel/b/mid.ko");
+	kmod_strv_free(paths);
+
 	const char *missing[] = { "nosuch-mod" };
 	assert_int_equal(kmod_db_resolve(db, missing, 1, &paths, &err), -ENOENT);
 	assert_non_null(strstr(qk_error_message(err), "module \"nosuch-mod\""));
@@ -175,7 +188,8 @@ static void modinfo_is_used_without_modules_dep(void **state)
 	char *dir = tree("modinfo");
 	char path[512];
 	snprintf(path, sizeof(path), "%s/kernel/a/top.ko", dir);
-	write_ko(path, (const char *[]){ "license=GPL", "depends=mid,base-x", "vermagic=6.1.0-test SMP mod_unload " }, 3);
+	write_ko(path, (const char *[]){ "license=GPL", "alias=fs-topfs", "depends=mid,base-x",
+					 "alias=topfs", "vermagic=6.1.0-test SMP mod_unload " }, 5);
 	snprintf(path, sizeof(path), "%s/kernel/b/mid.ko", dir);
 	write_ko(path, (const char *[]){ "depends=base_x" }, 1);
 	/* A compressed module, as newer distributions ship them. */
@@ -188,7 +202,7 @@ static void modinfo_is_used_without_modules_dep(void **state)
 	write_ko(path, (const char *[]){ "depends=absent" }, 1);
 
 	/* A link to a directory (a loop here, like "build" into headers) is not walked; one to a module is read. */
-	snprintf(cmd, sizeof(cmd), "ln -s .. '%s/kernel/loop' && mkdir '%s/kernel/e' && ln -s ../a/top.ko '%s/kernel/e/linked.ko'",
+	snprintf(cmd, sizeof(cmd), "ln -s .. '%s/kernel/loop' && mkdir '%s/kernel/e' && ln -s ../b/mid.ko '%s/kernel/e/linked.ko'",
 		 dir, dir, dir);
 	assert_int_equal(system(cmd), 0);
 
@@ -203,9 +217,15 @@ static void modinfo_is_used_without_modules_dep(void **state)
 	assert_string_equal(paths[1], "kernel/b/mid.ko");
 	assert_string_equal(paths[2], "kernel/a/top.ko");
 	kmod_strv_free(paths);
+	/* No modules.alias: the aliases come from .modinfo, every one of them. */
+	const char *aliases[] = { "topfs", "fs-topfs" };
+	assert_int_equal(kmod_db_resolve(db, aliases, 2, &paths, &err), 3);
+	assert_string_equal(paths[2], "kernel/a/top.ko");
+	kmod_strv_free(paths);
+
 	const char *linked[] = { "linked" };
-	assert_int_equal(kmod_db_resolve(db, linked, 1, &paths, &err), 3);
-	assert_string_equal(paths[2], "kernel/e/linked.ko");
+	assert_int_equal(kmod_db_resolve(db, linked, 1, &paths, &err), 2);
+	assert_string_equal(paths[1], "kernel/e/linked.ko");
 	kmod_strv_free(paths);
 
 	uint8_t *ko;
@@ -309,6 +329,27 @@ static void debian_modules_resolve(void **state)
 		/* The module itself is loaded last. */
 		assert_string_equal(a[want - 1], cases[c].want[want - 1]);
 		assert_string_equal(b[want - 1], cases[c].want[want - 1]);
+		assert_order_valid(dep, a);
+		assert_order_valid(dep, b);
+		kmod_strv_free(a);
+		kmod_strv_free(b);
+	}
+
+	/*
+	 * What Debian builds as modules and a guest harness loads: both sources
+	 * must agree on the set, and both orders must be loadable.
+	 */
+	static const char *const debian[] = { "virtio_blk", "virtio_net", "9p", "9pnet_virtio", "virtio_console",
+					      "vsock", "button", "ext4", "iso9660", "virtio_pci" };
+	for (size_t c = 0; c < ARRAY_SIZE(debian); c++) {
+		char **a = NULL, **b = NULL;
+		int na = kmod_db_resolve(dep, &debian[c], 1, &a, &err);
+		if (na < 0)
+			fail_msg("%s", qk_error_message(err));
+		assert_true(na >= 1);
+		assert_int_equal(kmod_db_resolve(info, &debian[c], 1, &b, &err), na);
+		for (size_t i = 0; a[i]; i++)
+			index_of(b, a[i]);
 		assert_order_valid(dep, a);
 		assert_order_valid(dep, b);
 		kmod_strv_free(a);
