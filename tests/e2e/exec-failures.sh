@@ -5,7 +5,7 @@
 # (124), and QEMU refusing to start (125).
 # Usage: exec-failures.sh QKIT
 set -u
-qkit=$1
+qkit=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") # absolute: the test changes directory
 guest=$("$(dirname "$0")/../guest/prepare") || { echo "FAIL: guest assets missing"; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

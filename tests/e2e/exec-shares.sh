@@ -3,7 +3,7 @@
 # content; a read-only share refuses writes (and nothing lands on the host).
 # Usage: exec-shares.sh QKIT
 set -u
-qkit=$1
+qkit=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") # absolute: the test changes directory
 guest=$("$(dirname "$0")/../guest/prepare") || { echo "FAIL: guest assets missing"; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
