@@ -270,6 +270,27 @@ static void bad_entries_are_refused(void **state)
 	qk_initramfs_free(ir);
 }
 
+static void own_init_script_replaces_the_generated_one(void **state)
+{
+	qk_initramfs *ir = NULL;
+	qk_error *err = NULL;
+	assert_int_equal(qk_initramfs_new(&ir, &err), 0);
+	qk_initramfs_init_opts o = QK_INITRAMFS_INIT_OPTS_INIT;
+	assert_int_equal(qk_initramfs_set_init(ir, &o, &err), 0);
+	static const char script[] = "#!/bin/custom\nexit 0\n";
+	assert_int_equal(qk_initramfs_set_init_script(ir, script, sizeof(script) - 1, &err), 0);
+	/* No busybox needed: the generated init, which would need it, is gone. */
+	char *out = tmp_path("own-init.cpio");
+	assert_int_equal(qk_initramfs_write(ir, out, QK_INITRAMFS_NONE, &err), 0);
+	struct listing *l = list_archive(out);
+	struct item *init = item(l, "init");
+	assert_int_equal(init->mode, S_IFREG | 0755);
+	assert_string_equal(init->data, script);
+	listing_free(l);
+	qk_initramfs_free(ir);
+	free(out);
+}
+
 static void init_options_are_validated(void **state)
 {
 	qk_initramfs *ir = NULL;
@@ -461,6 +482,7 @@ int main(void)
 		cmocka_unit_test(every_compression_reads_back),
 		cmocka_unit_test(same_inputs_same_bytes),
 		cmocka_unit_test(bad_entries_are_refused),
+		cmocka_unit_test(own_init_script_replaces_the_generated_one),
 		cmocka_unit_test(init_options_are_validated),
 		cmocka_unit_test(generated_init_runs_the_payload),
 		cmocka_unit_test(debian_modules_are_added_in_order),
