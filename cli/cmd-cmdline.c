@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <qkit/qkit.h>
+
+#include "cli.h"
+
+#define USAGE                                                                           \
+	"Usage: qkit cmdline [OPTIONS] SPEC\n"                                          \
+	"\n"                                                                            \
+	"Print the QEMU command line SPEC (YAML or JSON) describes, shell-quoted so\n"  \
+	"it can be pasted into a shell, or as a JSON array. Invalid specs print every\n" \
+	"problem to standard error and exit 1.\n"                                       \
+	"\n"                                                                            \
+	"Options:\n"                                                                    \
+	"  -a, --arch ARCH         render for ARCH (x86_64, i386, aarch64, arm, riscv64, s390x)\n" \
+	"  -j, --json              print a JSON array instead\n"                        \
+	"  -s, --syntax SYNTAX     auto (default), comma or json for -device, -object,\n" \
+	"                          -blockdev and -netdev\n"                             \
+	"  -q, --qemu-version V    the target QEMU, like 7.2 (default 7.2)\n"           \
+	"  -S, --paused            add -S\n"                                            \
+	"  -E, --no-env            ignore the QKIT_* and VMTEST_* overrides\n"
+
+/* Characters a POSIX shell takes literally outside quotes. */
+static bool shell_safe(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-", *s))
+			return false;
+	return true;
+}
+
+static void print_quoted(const char *s)
+{
+	if (shell_safe(s)) {
+		fputs(s, stdout);
+		return;
+	}
+	putchar('\'');
+	for (; *s; s++) {
+		if (*s == '\'')
+			fputs("'\\''", stdout);
+		else
+			putchar(*s);
+	}
+	putchar('\'');
+}
+
+static int parse_qemu_version(const char *s, unsigned *out)
+{
+	unsigned major, minor = 0, micro = 0;
+	char tail;
+	int n = sscanf(s, "%u.%u.%u%c", &major, &minor, &micro, &tail);
+	if (n < 2 || n > 3 || major > 99 || minor > 99 || micro > 99)
+		return -1;
+	*out = major * 10000 + minor * 100 + micro;
+	return 0;
+}
+
+static int run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "arch", required_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "syntax", required_argument, NULL, 's' },
+		{ "qemu-version", required_argument, NULL, 'q' },
+		{ "paused", no_argument, NULL, 'S' },
+		{ "no-env", no_argument, NULL, 'E' },
+		{ 0 },
+	};
+	const char *arch = NULL;
+	bool json = false;
+	unsigned flags = 0;
+	qk_render_opts ropts = QK_RENDER_OPTS_INIT;
+	int c;
+	while ((c = getopt_long(argc, argv, "a:js:q:SE", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			arch = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 's':
+			if (strcmp(optarg, "auto") == 0)
+				ropts.syntax = QK_SYNTAX_AUTO;
+			else if (strcmp(optarg, "comma") == 0)
+				ropts.syntax = QK_SYNTAX_COMMA;
+			else if (strcmp(optarg, "json") == 0)
+				ropts.syntax = QK_SYNTAX_JSON;
+			else
+				return cli_usage_error("cmdline", "--syntax: '%s' is not auto, comma or json", optarg);
+			break;
+		case 'q':
+			if (parse_qemu_version(optarg, &ropts.qemu_version) < 0)
+				return cli_usage_error("cmdline", "--qemu-version: '%s' is not like 7.2", optarg);
+			break;
+		case 'S':
+			ropts.paused = true;
+			break;
+		case 'E':
+			flags |= QK_SPEC_LOAD_NO_ENV;
+			break;
+		default:
+			return cli_usage_error("cmdline", "unknown option");
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage_error("cmdline", "expected one spec file");
+	const char *path = argv[optind];
+
+	qk_error *err = NULL;
+	qk_spec *spec = NULL;
+	char **args = NULL;
+	if (qk_spec_load_file(&spec, path, QK_SPEC_AUTO, flags, &err) < 0)
+		return cli_report("cmdline", err);
+	if ((arch && qk_spec_set_string(spec, "arch", arch, &err) < 0) ||
+	    qk_spec_render(spec, &ropts, &args, &err) < 0) {
+		qk_spec_free(spec);
+		qk_error_prepend(&err, "%s: ", path);
+		return cli_report("cmdline", err);
+	}
+	qk_spec_free(spec);
+
+	if (json) {
+		json_t *a = json_array();
+		for (char **p = args; *p; p++)
+			json_array_append_new(a, json_string(*p));
+		char *s = json_dumps(a, JSON_COMPACT);
+		puts(s ? s : "[]");
+		free(s);
+		json_decref(a);
+	} else {
+		for (char **p = args; *p; p++) {
+			if (p != args)
+				fputs(p[-1][0] == '-' && p[0][0] != '-' ? " " : " \\\n    ", stdout);
+			print_quoted(*p);
+		}
+		putchar('\n');
+	}
+	qk_argv_free(args);
+	return EXIT_OK;
+}
+
+const struct command cmd_cmdline = {
+	.name = "cmdline",
+	.summary = "print the QEMU command line of a spec",
+	.usage = USAGE,
+	.run = run,
+};

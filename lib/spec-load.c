@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reading spec files: YAML (libfyaml) and JSON (jansson) both become the
+ * same raw JSON tree. YAML scalars follow the YAML 1.2 core schema for
+ * null, booleans and integers (decimal, 0x hex, 0o octal); anything else,
+ * floats included, stays a string, so "04.0" is never turned into 4.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libfyaml.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "spec-internal.h"
+#include "util.h"
+
+static json_t *plain_scalar(const char *s, size_t len)
+{
+	char buf[64];
+	if (len == 0 || (len == 1 && s[0] == '~') || (len == 4 && (memcmp(s, "null", 4) == 0 ||
+								    memcmp(s, "Null", 4) == 0 ||
+								    memcmp(s, "NULL", 4) == 0)))
+		return json_null();
+	if ((len == 4 && (memcmp(s, "true", 4) == 0 || memcmp(s, "True", 4) == 0 || memcmp(s, "TRUE", 4) == 0)))
+		return json_true();
+	if ((len == 5 && (memcmp(s, "false", 5) == 0 || memcmp(s, "False", 5) == 0 || memcmp(s, "FALSE", 5) == 0)))
+		return json_false();
+	if (len < sizeof(buf)) {
+		memcpy(buf, s, len);
+		buf[len] = '\0';
+		const char *p = buf;
+		int base = 10;
+		bool neg = false;
+		if (*p == '-' || *p == '+') {
+			neg = *p == '-';
+			p++;
+		}
+		if (p[0] == '0' && p[1] == 'x' && p[2]) {
+			base = 16;
+			p += 2;
+		} else if (p[0] == '0' && p[1] == 'o' && p[2]) {
+			base = 8;
+			p += 2;
+		}
+		if (*p && strspn(p, base == 16 ? "0123456789abcdefABCDEF" : base == 8 ? "01234567" : "0123456789") == strlen(p)) {
+			errno = 0;
+			long long n = strtoll(p, NULL, base);
+			if (!errno)
+				return json_integer(neg ? -n : n);
+		}
+	}
+	return json_stringn(s, len);
+}
+
+static json_t *convert(struct fy_node *n, qk_error **err)
+{
+	switch (fy_node_get_type(n)) {
+	case FYNT_SCALAR: {
+		size_t len;
+		const char *s = fy_node_get_scalar(n, &len);
+		if (!s)
+			return json_null();
+		if (fy_node_get_style(n) == FYNS_PLAIN)
+			return plain_scalar(s, len);
+		json_t *str = json_stringn(s, len);
+		if (!str) {
+			_cleanup_free_ char *where = fy_node_get_path(n);
+			qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s: a string that is not UTF-8",
+				     where ? where : "YAML");
+		}
+		return str;
+	}
+	case FYNT_SEQUENCE: {
+		json_t *a = json_array();
+		void *iter = NULL;
+		struct fy_node *item;
+		while ((item = fy_node_sequence_iterate(n, &iter))) {
+			json_t *v = convert(item, err);
+			if (!v) {
+				json_decref(a);
+				return NULL;
+			}
+			json_array_append_new(a, v);
+		}
+		return a;
+	}
+	case FYNT_MAPPING: {
+		json_t *o = json_object();
+		void *iter = NULL;
+		struct fy_node_pair *pair;
+		while ((pair = fy_node_mapping_iterate(n, &iter))) {
+			struct fy_node *k = fy_node_pair_key(pair);
+			size_t len;
+			const char *key = k && fy_node_get_type(k) == FYNT_SCALAR ? fy_node_get_scalar(k, &len) : NULL;
+			if (!key) {
+				_cleanup_free_ char *where = fy_node_get_path(n);
+				json_decref(o);
+				qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s: a key must be a string",
+					     where ? where : "YAML");
+				return NULL;
+			}
+			_cleanup_free_ char *kz = strndup(key, len);
+			json_t *v = convert(fy_node_pair_value(pair), err);
+			if (!v || !kz) {
+				json_decref(v);
+				json_decref(o);
+				return NULL;
+			}
+			json_object_set_new(o, kz, v);
+		}
+		return o;
+	}
+	}
+	return NULL;
+}
+
+static void collect_diag(struct fy_diag *diag, void *user, const char *buf, size_t len)
+{
+	struct buf *b = user;
+	/* Keep the first message only; libfyaml adds source excerpts after it. */
+	if (b->len == 0)
+		buf_append(b, buf, len);
+}
+
+static int load_yaml(const char *text, size_t len, json_t **out, qk_error **err)
+{
+	struct buf msgs = BUF_INIT;
+	struct fy_diag_cfg dcfg;
+	fy_diag_cfg_default(&dcfg);
+	dcfg.fp = NULL;
+	dcfg.output_fn = collect_diag;
+	dcfg.user = &msgs;
+	dcfg.colorize = false;
+	dcfg.show_source = false;
+	dcfg.show_type = false;
+	dcfg.show_module = false;
+	dcfg.show_position = true;
+	struct fy_diag *diag = fy_diag_create(&dcfg);
+	struct fy_parse_cfg cfg = { .flags = FYPCF_QUIET | FYPCF_RESOLVE_DOCUMENT, .diag = diag };
+	struct fy_document *doc = diag ? fy_document_build_from_string(&cfg, text, len) : NULL;
+	int ret = 0;
+	if (!doc) {
+		while (msgs.len && (msgs.data[msgs.len - 1] == '\n' || msgs.data[msgs.len - 1] == ' '))
+			msgs.data[--msgs.len] = '\0';
+		ret = qk_error_set(err, QK_ERR_INVALID, EINVAL, "YAML: %s",
+				   msgs.len ? msgs.data : "not a YAML document");
+	} else {
+		struct fy_node *root = fy_document_root(doc);
+		json_t *tree = root ? convert(root, err) : json_object();
+		if (!tree)
+			ret = qk_error_set(err, QK_ERR_INVALID, EINVAL, "YAML: cannot convert the document");
+		else if (!json_is_object(tree)) {
+			json_decref(tree);
+			ret = qk_error_set(err, QK_ERR_INVALID, EINVAL, "a spec is a mapping at the top level");
+		} else {
+			*out = tree;
+		}
+		fy_document_destroy(doc);
+	}
+	if (diag)
+		fy_diag_destroy(diag);
+	buf_free(&msgs);
+	return ret;
+}
+
+static int load_json(const char *text, size_t len, json_t **out, qk_error **err)
+{
+	json_error_t jerr;
+	json_t *tree = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!tree)
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "JSON: line %d column %d: %s", jerr.line,
+				    jerr.column, jerr.text);
+	if (!json_is_object(tree)) {
+		json_decref(tree);
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "a spec is an object at the top level");
+	}
+	*out = tree;
+	return 0;
+}
+
+int qk_spec_load_string(qk_spec **out, const char *text, size_t len, qk_spec_format format,
+			unsigned flags, qk_error **err)
+{
+	json_t *tree = NULL;
+	int ret = format == QK_SPEC_JSON ? load_json(text, len, &tree, err) : load_yaml(text, len, &tree, err);
+	if (ret < 0)
+		return ret;
+	qk_spec *s;
+	if ((ret = qk_spec_new(&s, err)) < 0) {
+		json_decref(tree);
+		return ret;
+	}
+	json_decref(s->raw);
+	s->raw = tree;
+	if (!(flags & QK_SPEC_LOAD_NO_ENV) && (ret = qk_spec_apply_env(s, err)) < 0) {
+		qk_spec_free(s);
+		return ret;
+	}
+	*out = s;
+	return 0;
+}
+
+int qk_spec_load_file(qk_spec **out, const char *path, qk_spec_format format, unsigned flags,
+		      qk_error **err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return qk_error_set(err, errno == ENOENT ? QK_ERR_NOT_FOUND : QK_ERR_SYSTEM, errno,
+				    "%s: %s", path, strerror(errno));
+	struct buf b = BUF_INIT;
+	char chunk[16384];
+	ssize_t n;
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		if (buf_append(&b, chunk, (size_t)n) < 0) {
+			buf_free(&b);
+			return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", path);
+		}
+	if (n < 0) {
+		int e = errno;
+		buf_free(&b);
+		return qk_error_set(err, QK_ERR_SYSTEM, e, "%s: %s", path, strerror(e));
+	}
+	if (format == QK_SPEC_AUTO) {
+		size_t l = strlen(path);
+		format = l >= 5 && strcmp(path + l - 5, ".json") == 0 ? QK_SPEC_JSON : QK_SPEC_YAML;
+	}
+	int ret = qk_spec_load_string(out, b.data ? b.data : "", b.len, format, flags, err);
+	buf_free(&b);
+	if (ret < 0)
+		qk_error_prepend(err, "%s: ", path);
+	return ret;
+}
