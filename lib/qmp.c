@@ -52,6 +52,14 @@ struct qk_qmp {
 	struct buf in;
 	size_t in_off; /* bytes of `in` already consumed */
 
+	/*
+	 * Bytes committed to the stream but not yet written: the rest of a
+	 * command whose send timed out half way (it cannot be taken back),
+	 * and commands sent from callbacks while another send waits for room.
+	 */
+	struct buf out;
+	bool sending; /* inside a send that may wait for room */
+
 	uint64_t next_id;
 	struct pending *pending; /* in send order */
 
@@ -166,6 +174,7 @@ static int end_connection(qk_qmp *qmp, qk_error *why, qk_error **err)
 		qmp->ended = why;
 	else
 		qk_error_free(why);
+	buf_reset(&qmp->out);
 	while (qmp->pending) {
 		struct pending *p = qmp->pending;
 		qmp->pending = p->next;
@@ -462,6 +471,9 @@ static void expire_pending(qk_qmp *qmp)
 	}
 }
 
+static int out_flush(qk_qmp *qmp, const int *fds, size_t n_fds, int64_t deadline_ns,
+		     size_t *sent, qk_error **err);
+
 int qk_qmp_process(qk_qmp *qmp, qk_error **err)
 {
 	if (qmp->ended)
@@ -469,6 +481,13 @@ int qk_qmp_process(qk_qmp *qmp, qk_error **err)
 	int r = read_input(qmp, err);
 	if (r < 0)
 		return r;
+	if (qmp->out.len && !qmp->sending) {
+		/* What a send left in the outbox, as far as the socket takes it now. */
+		size_t sent = 0;
+		r = out_flush(qmp, NULL, 0, 0, &sent, err);
+		if (r < 0 && r != -ETIMEDOUT)
+			return r;
+	}
 	expire_pending(qmp);
 	return 0;
 }
@@ -496,27 +515,31 @@ int qmp_wait_input(qk_qmp *qmp, int64_t deadline_ns, qk_error **err)
 	if (t2 >= 0 && (t < 0 || t2 < t))
 		t = t2;
 	struct pollfd pfd = { .fd = qmp->fd, .events = POLLIN };
+	if (qmp->out.len && !qmp->sending)
+		pfd.events |= POLLOUT;
 	int n = poll(&pfd, 1, t);
 	if (n < 0 && errno != EINTR)
 		return qk_error_set(err, QK_ERR_SYSTEM, errno, "QMP: poll: %s", strerror(errno));
 	return qk_qmp_process(qmp, err);
 }
 
-/* Send all of data; fds go with the first chunk, in the same sendmsg. */
-static int send_all(qk_qmp *qmp, const char *data, size_t len, const int *fds, size_t n_fds,
-		    int64_t deadline_ns, qk_error **err)
+/*
+ * Write what the socket takes now from the front of the outbox; fds go
+ * with its first byte, in the same sendmsg. Returns how many bytes went
+ * out (0: no room), or a negative errno with *err set: the connection
+ * ended, or sendmsg refused the descriptors (then nothing went out).
+ */
+static ssize_t out_write(qk_qmp *qmp, const int *fds, size_t n_fds, qk_error **err)
 {
-	bool fds_sent = n_fds == 0;
-	size_t off = 0;
-	while (off < len) {
-		ssize_t n;
-		if (!fds_sent) {
+	ssize_t n;
+	do {
+		if (n_fds) {
 			union {
 				char buf[CMSG_SPACE(sizeof(int) * MAX_FDS)];
 				struct cmsghdr align;
 			} control;
 			memset(&control, 0, sizeof(control));
-			struct iovec iov = { .iov_base = (void *)(data + off), .iov_len = len - off };
+			struct iovec iov = { .iov_base = qmp->out.data, .iov_len = qmp->out.len };
 			struct msghdr mh = {
 				.msg_iov = &iov,
 				.msg_iovlen = 1,
@@ -530,35 +553,114 @@ static int send_all(qk_qmp *qmp, const char *data, size_t len, const int *fds, s
 			memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
 			n = sendmsg(qmp->fd, &mh, MSG_NOSIGNAL);
 		} else {
-			n = send(qmp->fd, data + off, len - off, MSG_NOSIGNAL);
+			n = send(qmp->fd, qmp->out.data, qmp->out.len, MSG_NOSIGNAL);
 		}
+	} while (n < 0 && errno == EINTR);
+	if (n >= 0) {
+		size_t rest = qmp->out.len - (size_t)n;
+		memmove(qmp->out.data, qmp->out.data + n, rest);
+		qmp->out.len = rest;
+		qmp->out.data[rest] = '\0';
+		return n;
+	}
+	int e = errno;
+	if (e == EAGAIN || e == EWOULDBLOCK)
+		return 0;
+	if (e == EPIPE || e == ECONNRESET)
+		return end_exited(qmp, "", err);
+	if (n_fds)
+		return qk_error_set(err, QK_ERR_SYSTEM, e, "QMP: sending %zu file descriptor%s to QEMU: %s",
+				    n_fds, n_fds == 1 ? "" : "s", strerror(e));
+	qk_error *why = NULL;
+	qk_error_set(&why, QK_ERR_SYSTEM, e, "QMP: sending to QEMU: %s", strerror(e));
+	return end_connection(qmp, why, err);
+}
+
+/*
+ * Write the outbox until it is empty or deadline_ns passes, reading
+ * meanwhile so QEMU is never stuck writing to us. fds go with the first
+ * byte; *sent counts the bytes written. Returns 0 once the outbox is
+ * empty, -ETIMEDOUT (err untouched) when the deadline came first, or a
+ * negative errno with *err set.
+ */
+static int out_flush(qk_qmp *qmp, const int *fds, size_t n_fds, int64_t deadline_ns,
+		     size_t *sent, qk_error **err)
+{
+	while (qmp->out.len > 0) {
+		ssize_t n = out_write(qmp, fds, *sent == 0 ? n_fds : 0, err);
+		if (n < 0)
+			return (int)n;
 		if (n > 0) {
-			off += (size_t)n;
-			fds_sent = true;
+			*sent += (size_t)n;
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EPIPE)
-			return end_exited(qmp, "", err);
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-			return qk_error_set(err, QK_ERR_SYSTEM, errno, "QMP: sending to QEMU: %s",
-					    strerror(errno));
-		/* Full: wait, but keep reading so QEMU is never stuck writing to us. */
 		int t = qmp_ms_until(deadline_ns);
 		if (t == 0)
-			return qk_error_set(err, QK_ERR_TIMEOUT, ETIMEDOUT,
-					    "QMP: QEMU did not accept the command in time");
+			return -ETIMEDOUT;
 		struct pollfd pfd = { .fd = qmp->fd, .events = POLLIN | POLLOUT };
 		if (poll(&pfd, 1, t) < 0 && errno != EINTR)
 			return qk_error_set(err, QK_ERR_SYSTEM, errno, "QMP: poll: %s", strerror(errno));
-		if (pfd.revents & POLLIN) {
+		if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
 			int r = read_input(qmp, err);
 			if (r < 0)
 				return r;
 		}
 	}
 	return 0;
+}
+
+/*
+ * Put one command (len bytes, newline included) on the stream. Returns 0
+ * once all of it is written, or part of it: a command is a stream of
+ * bytes that cannot be taken back, so the rest stays in the outbox, goes
+ * out before the next command, and the command times out like one QEMU
+ * never answered. Fails (negative errno, *err set) only if none of it
+ * was written.
+ */
+static int send_now(qk_qmp *qmp, const char *text, size_t len, const int *fds, size_t n_fds,
+		    int64_t deadline_ns, qk_error **err)
+{
+	size_t sent = 0;
+	int r = out_flush(qmp, NULL, 0, deadline_ns, &sent, err);
+	if (r == -ETIMEDOUT)
+		return qk_error_set(err, QK_ERR_TIMEOUT, ETIMEDOUT,
+				    "QMP: QEMU did not take the command in time (it was still reading an earlier one)");
+	if (r < 0)
+		return r;
+	if (buf_append(&qmp->out, text, len) < 0)
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "QMP: out of memory");
+	sent = 0;
+	r = out_flush(qmp, fds, n_fds, deadline_ns, &sent, err);
+	if (r == 0 || (r == -ETIMEDOUT && sent > 0))
+		return 0;
+	if (!qmp->ended && qmp->out.len >= len) {
+		/* None of it went out: take it back, keeping what callbacks queued behind it. */
+		memmove(qmp->out.data, qmp->out.data + len, qmp->out.len - len);
+		qmp->out.len -= len;
+		qmp->out.data[qmp->out.len] = '\0';
+	}
+	if (r == -ETIMEDOUT)
+		return qk_error_set(err, QK_ERR_TIMEOUT, ETIMEDOUT,
+				    "QMP: QEMU did not take the command in time");
+	return r;
+}
+
+static int send_text(qk_qmp *qmp, const char *text, size_t len, const int *fds, size_t n_fds,
+		     int64_t deadline_ns, qk_error **err)
+{
+	if (qmp->sending) {
+		/* A callback, while a send waits for room: queue behind that command, never inside it. */
+		if (n_fds)
+			return qk_error_set(err, QK_ERR_INVALID, EBUSY,
+					    "QMP: file descriptors cannot go with a command sent from a callback while another command waits to be sent");
+		if (buf_append(&qmp->out, text, len) < 0)
+			return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "QMP: out of memory");
+		return 0;
+	}
+	qmp->sending = true;
+	int r = send_now(qmp, text, len, fds, n_fds, deadline_ns, err);
+	qmp->sending = false;
+	return r;
 }
 
 int qk_qmp_send(qk_qmp *qmp, const char *command, const json_t *args, const int *fds,
@@ -598,7 +700,7 @@ int qk_qmp_send(qk_qmp *qmp, const char *command, const json_t *args, const int 
 
 	int64_t deadline = qmp_deadline_ns(timeout_ms);
 	log_debug("QMP: -> %.*s", (int)len, text);
-	int r = send_all(qmp, text, len + 1, fds, n_fds, deadline, err);
+	int r = send_text(qmp, text, len + 1, fds, n_fds, deadline, err);
 	text[len] = '\0';
 	if (r < 0) {
 		free(p);
@@ -807,6 +909,7 @@ void qk_qmp_free(qk_qmp *qmp)
 		close(qmp->fd);
 	json_decref(qmp->greeting);
 	buf_free(&qmp->in);
+	buf_free(&qmp->out);
 	for (size_t i = 0; i < qmp->queue_len; i++)
 		qk_qmp_event_free(qmp->queue[(qmp->queue_head + i) % qmp->queue_cap]);
 	free(qmp->queue);

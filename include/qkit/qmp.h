@@ -121,7 +121,8 @@ bool qk_qmp_oob_enabled(const qk_qmp *qmp);
  * *ret (if not NULL) receives a new reference to the "return" value.
  * qk_qmp_execute() uses the default timeout; qk_qmp_execute_full() takes
  * one (< 0: the default) and file descriptors to send with the command
- * over SCM_RIGHTS, in the same sendmsg() as the command's first byte.
+ * over SCM_RIGHTS, in the same sendmsg() as the command's first byte (the
+ * caller keeps its descriptors and closes them).
  */
 int qk_qmp_execute(qk_qmp *qmp, const char *command, const json_t *args, json_t **ret,
 		   qk_error **err);
@@ -141,7 +142,11 @@ typedef void (*qk_qmp_reply_fn)(qk_qmp *qmp, json_t *ret, const qk_error *err,
  * Send a command without waiting. timeout_ms < 0 means the default. cb may
  * be NULL to ignore the reply. *id_out (if not NULL) receives the command's
  * id. Returns 0, or a negative errno if the command could not be sent (cb
- * is then not called).
+ * is then not called). A command QEMU took only in part before its
+ * deadline counts as sent: the rest goes out ahead of the next command
+ * (qk_qmp_process() writes it too) and the command times out like one
+ * QEMU never answered. Sent from a callback while another send waits for
+ * room, a command is queued behind that one (it cannot carry fds then).
  */
 int qk_qmp_send(qk_qmp *qmp, const char *command, const json_t *args, const int *fds,
 		size_t n_fds, int timeout_ms, qk_qmp_reply_fn cb, void *userdata,

@@ -28,6 +28,9 @@ Once serving, commands (all echo their "id") do:
   emit              sends arguments.events (list of [name, data]) then {}
   fds               returns {"count": N, "read": [first line of each fd]}
                     for the descriptors that came with this command
+  pause             answers {}, then reads nothing for arguments.ms, so the
+                    client's writes back up; arguments.event_ms > 0 sends a
+                    PING event that long into the pause
 """
 import array
 import json
@@ -148,6 +151,11 @@ def serve():
             for i, (ename, data) in enumerate(args["events"]):
                 event(ename, data, i)
             reply(cmd, {})
+        elif name == "pause":
+            reply(cmd, {})
+            if args.get("event_ms"):
+                threading.Timer(args["event_ms"] / 1000, event, ("PING", {})).start()
+            time.sleep(args["ms"] / 1000)
         elif name == "fds":
             lines = []
             for fd in fds:

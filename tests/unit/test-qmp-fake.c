@@ -298,6 +298,93 @@ static void a_command_that_is_never_answered_times_out_alone(void **state)
 	qk_qmp_free(qmp);
 }
 
+/* A JSON string argument far larger than the socket buffers hold. */
+static json_t *big_args(size_t bytes)
+{
+	char *s = malloc(bytes + 1);
+	assert_non_null(s);
+	memset(s, 'x', bytes);
+	s[bytes] = '\0';
+	json_t *args = json_pack("{s:s}", "s", s);
+	free(s);
+	assert_non_null(args);
+	return args;
+}
+
+static void a_send_that_times_out_leaves_the_stream_whole(void **state)
+{
+	qk_qmp *qmp = connect_fake("normal", NULL);
+	json_t *pause = json_pack("{s:i}", "ms", 1500);
+	assert_int_equal(qk_qmp_execute(qmp, "pause", pause, NULL, NULL), 0);
+	json_decref(pause);
+
+	/* The fake reads nothing for a while: the big command cannot all go out in time. */
+	json_t *big = big_args(4u << 20);
+	int64_t t0 = now_ms();
+	expect_failure(QK_ERR_TIMEOUT, "echo",
+		       qk_qmp_execute_full(qmp, "echo", big, NULL, 0, 300, NULL, &xerr));
+	assert_true(now_ms() - t0 < 1200);
+	assert_true(qk_qmp_connected(qmp));
+	assert_int_equal(qk_qmp_pending(qmp), 0);
+
+	/* Half a command cannot be taken back: the next one must not be spliced into it. */
+	json_t *small = json_pack("{s:i}", "n", 7);
+	json_t *ret = NULL;
+	qk_error *err = NULL;
+	if (qk_qmp_execute(qmp, "echo", small, &ret, &err) < 0)
+		fail_msg("the command after a timed-out send: %s", qk_error_message(err));
+	assert_true(json_equal(ret, small));
+	json_decref(ret);
+	json_decref(small);
+	json_decref(big);
+	qk_qmp_free(qmp);
+}
+
+static struct completion nested_done;
+static struct tagged nested_tag = { &nested_done, 9 };
+
+static void send_from_handler(qk_qmp *qmp, const qk_qmp_event *ev, void *userdata)
+{
+	json_t *args = json_pack("{s:s}", "from", "handler");
+	int *sent = userdata;
+	*sent = qk_qmp_send(qmp, "echo", args, NULL, 0, -1, tagged_reply, &nested_tag, NULL, NULL) == 0;
+	json_decref(args);
+}
+
+static void a_handler_may_send_while_a_send_waits(void **state)
+{
+	memset(&nested_done, 0, sizeof(nested_done));
+	qk_qmp *qmp = connect_fake("normal", NULL);
+	int sent = -1;
+	assert_true(qk_qmp_add_event_handler(qmp, "PING", send_from_handler, &sent, NULL) > 0);
+	json_t *pause = json_pack("{s:i, s:i}", "ms", 1500, "event_ms", 300);
+	assert_int_equal(qk_qmp_execute(qmp, "pause", pause, NULL, NULL), 0);
+	json_decref(pause);
+
+	/* PING arrives while this send waits for room; the handler sends meanwhile. */
+	json_t *big = big_args(4u << 20);
+	json_t *ret = NULL;
+	qk_error *err = NULL;
+	if (qk_qmp_execute(qmp, "echo", big, &ret, &err) < 0)
+		fail_msg("the big echo: %s", qk_error_message(err));
+	assert_int_equal(sent, 1);
+	assert_true(json_equal(ret, big));
+	json_decref(ret);
+	json_decref(big);
+
+	int64_t deadline = now_ms() + 10000;
+	while (nested_done.n < 1 && now_ms() < deadline) {
+		struct pollfd pfd = { .fd = qk_qmp_fd(qmp), .events = POLLIN };
+		poll(&pfd, 1, 100);
+		assert_int_equal(qk_qmp_process(qmp, NULL), 0);
+	}
+	assert_int_equal(nested_done.n, 1);
+	assert_int_equal(nested_done.kind[0], 0);
+	assert_string_equal(json_string_value(json_object_get(nested_done.ret[0], "from")), "handler");
+	json_decref(nested_done.ret[0]);
+	qk_qmp_free(qmp);
+}
+
 struct flood_count {
 	long seen;
 	long out_of_order;
@@ -450,6 +537,24 @@ static void fds_travel_with_their_command(void **state)
 	qk_qmp_free(qmp);
 }
 
+static void a_bad_descriptor_fails_its_command_only(void **state)
+{
+	qk_qmp *qmp = connect_fake("normal", NULL);
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	close(p[0]);
+	close(p[1]);
+	expect_failure(QK_ERR_SYSTEM, "fds: QMP: sending 1 file descriptor to QEMU",
+		       qk_qmp_execute_full(qmp, "fds", NULL, &p[0], 1, -1, NULL, &xerr));
+	/* Nothing went out, so the stream is whole and the connection stays. */
+	assert_true(qk_qmp_connected(qmp));
+	json_t *ret = NULL;
+	assert_int_equal(qk_qmp_execute(qmp, "fds", NULL, &ret, NULL), 0);
+	assert_int_equal(json_integer_value(json_object_get(ret, "count")), 0);
+	json_decref(ret);
+	qk_qmp_free(qmp);
+}
+
 static void handlers_see_events_in_order_and_can_be_removed(void **state)
 {
 	qk_qmp *qmp = connect_fake("normal", NULL);
@@ -562,11 +667,14 @@ int main(void)
 		cmocka_unit_test_teardown(replies_out_of_order_are_matched_by_id, stop_fake),
 		cmocka_unit_test_teardown(closing_mid_command_fails_it_with_qemu_exited, stop_fake),
 		cmocka_unit_test_teardown(a_command_that_is_never_answered_times_out_alone, stop_fake),
+		cmocka_unit_test_teardown(a_send_that_times_out_leaves_the_stream_whole, stop_fake),
+		cmocka_unit_test_teardown(a_handler_may_send_while_a_send_waits, stop_fake),
 		cmocka_unit_test_teardown(a_hundred_thousand_events_while_commands_run, stop_fake),
 		cmocka_unit_test_teardown(wait_event_takes_the_match_and_keeps_the_rest, stop_fake),
 		cmocka_unit_test_teardown(qmp_errors_carry_class_and_description, stop_fake),
 		cmocka_unit_test_teardown(garbage_mid_session_ends_the_connection, stop_fake),
 		cmocka_unit_test_teardown(fds_travel_with_their_command, stop_fake),
+		cmocka_unit_test_teardown(a_bad_descriptor_fails_its_command_only, stop_fake),
 		cmocka_unit_test_teardown(handlers_see_events_in_order_and_can_be_removed, stop_fake),
 		cmocka_unit_test_teardown(a_queue_of_zero_leaves_events_to_handlers, stop_fake),
 		cmocka_unit_test_teardown(helpers_refuse_bad_arguments_before_sending, stop_fake),
