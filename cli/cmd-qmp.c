@@ -116,40 +116,46 @@ static void print_json(const json_t *j)
 	free(text);
 }
 
-static bool event_wanted(const qk_qmp_event *ev, char **names, int n)
+struct event_filter {
+	char **names;
+	int n_names;
+};
+
+static void print_event(qk_qmp *qmp, const qk_qmp_event *ev, void *userdata)
 {
-	if (n == 0)
-		return true;
-	for (int i = 0; i < n; i++)
-		if (strcmp(names[i], ev->name) == 0)
-			return true;
-	return false;
+	const struct event_filter *f = userdata;
+	bool wanted = f->n_names == 0;
+	for (int i = 0; i < f->n_names && !wanted; i++)
+		wanted = strcmp(f->names[i], ev->name) == 0;
+	if (!wanted)
+		return;
+	json_t *line = json_pack("{s:s, s:O, s:{s:I, s:I}}", "event", ev->name, "data", ev->data,
+				 "timestamp", "seconds", (json_int_t)ev->seconds,
+				 "microseconds", (json_int_t)ev->microseconds);
+	char *text = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	if (text)
+		printf("%s\n", text);
+	free(text);
+	json_decref(line);
 }
 
-static int print_events(qk_qmp *qmp, char **names, int n_names)
+/* Print (or, once the handler prints, just drop) what the queue holds. */
+static void drain_queue(qk_qmp *qmp, struct event_filter *print)
 {
 	qk_qmp_event *ev = NULL;
 	while (qk_qmp_next_event(qmp, 0, &ev, NULL) == 0) {
-		if (event_wanted(ev, names, n_names)) {
-			json_t *line = json_pack("{s:s, s:O, s:{s:I, s:I}}", "event", ev->name,
-						 "data", ev->data, "timestamp",
-						 "seconds", (json_int_t)ev->seconds,
-						 "microseconds", (json_int_t)ev->microseconds);
-			char *text = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-			if (text)
-				printf("%s\n", text);
-			free(text);
-			json_decref(line);
-		}
+		if (print)
+			print_event(qmp, ev, print);
 		qk_qmp_event_free(ev);
 		ev = NULL;
 	}
-	if (fflush(stdout) != 0 || ferror(stdout))
-		return -EPIPE;
-	return 0;
 }
 
-/* JSON lines until SIGINT/SIGTERM or until QEMU goes away. */
+/*
+ * JSON lines until SIGINT/SIGTERM or until QEMU goes away. Events are
+ * printed from a handler: one qk_qmp_process() may read far more events
+ * than the bounded queue keeps.
+ */
 static int stream_events(qk_qmp *qmp, char **names, int n_names)
 {
 	sigset_t mask;
@@ -163,9 +169,18 @@ static int stream_events(qk_qmp *qmp, char **names, int n_names)
 		perror("qkit qmp: signalfd");
 		return EXIT_FAIL;
 	}
+	struct event_filter filter = { names, n_names };
+	/* Whatever came with the handshake, then every event as it is read. */
+	drain_queue(qmp, &filter);
+	qk_error *err = NULL;
+	if (qk_qmp_add_event_handler(qmp, NULL, print_event, &filter, &err) < 0) {
+		close(sfd);
+		return cli_report(NAME, err);
+	}
 	int status = EXIT_OK;
 	for (;;) {
-		if (print_events(qmp, names, n_names) < 0) {
+		drain_queue(qmp, NULL);
+		if (fflush(stdout) != 0 || ferror(stdout)) {
 			status = EXIT_FAIL; /* stdout went away */
 			break;
 		}
@@ -180,18 +195,17 @@ static int stream_events(qk_qmp *qmp, char **names, int n_names)
 		}
 		if (pfd[1].revents)
 			break;
-		qk_error *err = NULL;
 		if (qk_qmp_process(qmp, &err) < 0) {
-			print_events(qmp, names, n_names);
 			/* QEMU quitting ends the stream normally. */
-			if (qk_error_get_kind(err) == QK_ERR_EXITED) {
+			if (qk_error_get_kind(err) == QK_ERR_EXITED)
 				qk_error_free(err);
-			} else {
+			else
 				status = cli_report(NAME, err);
-			}
 			break;
 		}
 	}
+	if (fflush(stdout) != 0 && status == EXIT_OK)
+		status = EXIT_FAIL;
 	close(sfd);
 	return status;
 }

@@ -8,8 +8,10 @@ set -u
 qkit=$1
 dir=$(mktemp -d)
 qemu_pid=
+fake_pid=
 cleanup() {
 	[ -n "$qemu_pid" ] && kill -KILL "$qemu_pid" 2>/dev/null
+	[ -n "$fake_pid" ] && kill -KILL "$fake_pid" 2>/dev/null
 	rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -108,6 +110,25 @@ status=$?
 wait "$qemu_pid"
 qemu_pid=
 
+# An event burst larger than the event queue: every event is printed, in
+# order. The fake QMP server sends 20000 events in one write, then closes.
+fake=$(dirname "$0")/../fakes/qmp-fake.py
+timeout --signal=KILL 60 python3 "$fake" burst "$dir/fake.sock" &
+fake_pid=$!
+for _ in $(seq 100); do
+	[ -S "$dir/fake.sock" ] && break
+	sleep 0.1
+done
+timeout 60 "$qkit" qmp "$dir/fake.sock" --events >"$dir/burst" 2>"$dir/burst.err" ||
+	fail "the event burst stream exited $?: $(cat "$dir/burst.err")"
+wait "$fake_pid"
+fake_pid=
+[ "$(wc -l <"$dir/burst")" -eq 20000 ] || fail "printed $(wc -l <"$dir/burst") of 20000 burst events"
+[ "$(sed -n 's/^{"event":"BURST","data":{"n":\([0-9]*\)}.*/\1/p' "$dir/burst" | sort -n | uniq | wc -l)" -eq 20000 ] ||
+	fail "burst events are missing or repeated"
+head -1 "$dir/burst" | grep -q '"n":0}' && tail -1 "$dir/burst" | grep -q '"n":19999}' ||
+	fail "burst events out of order"
+
 # TARGET as a VM name: a detached VM started by qkit, found in the runtime dir.
 export QKIT_RUNTIME_DIR="$dir/runtime"
 mkdir -m 0700 "$QKIT_RUNTIME_DIR"
@@ -130,4 +151,4 @@ err=$("$qkit" qmp no-such-vm query-status 2>&1)
 [ "$err" = 'qkit qmp: no VM named "no-such-vm"' ] || fail "an unknown VM name said: $err"
 "$qkit" kill qmpcli >/dev/null 2>&1 || fail "qkit kill qmpcli"
 
-echo "ok: qkit qmp replies, typed arguments, errors, event streams and VM names"
+echo "ok: qkit qmp replies, typed arguments, errors, event streams, bursts and VM names"

@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: MIT
 """A scripted QMP peer for the faults real QEMU will not produce on demand.
 
-Usage: qmp-fake.py SCENARIO   (the connected socket is inherited as fd 3)
+Usage: qmp-fake.py SCENARIO          (the connected socket is inherited as fd 3)
+       qmp-fake.py SCENARIO SOCKET   (listens on the unix socket SOCKET and
+                                      serves the first client, as QEMU's -qmp)
 
 Scenarios decide what happens before and during the greeting:
   normal           greeting (offering oob), then serve commands
@@ -11,6 +13,9 @@ Scenarios decide what happens before and during the greeting:
   garbage          a greeting line that is not JSON
   close-early      close the connection before the greeting
   split            like normal, but every byte sent goes out in its own write
+  burst            like normal, but once qmp_capabilities is answered, sends
+                   20000 events (BURST, data {"n": 0..19999}) in one write
+                   and closes the connection
 
 Once serving, commands (all echo their "id") do:
   qmp_capabilities  {} (records whether oob was enabled, see "caps")
@@ -41,7 +46,14 @@ import threading
 import time
 
 SCENARIO = sys.argv[1] if len(sys.argv) > 1 else "normal"
-sock = socket.socket(fileno=3)
+if len(sys.argv) > 2:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(sys.argv[2])
+    listener.listen(1)
+    sock, _ = listener.accept()
+    listener.close()
+else:
+    sock = socket.socket(fileno=3)
 send_lock = threading.Lock()
 split = SCENARIO == "split"
 
@@ -121,6 +133,14 @@ def serve():
         if name == "qmp_capabilities":
             caps = args.get("enable", [])
             reply(cmd, {})
+            if SCENARIO == "burst":
+                send_raw(b"".join(json.dumps({"event": "BURST", "data": {"n": i},
+                                              "timestamp": {"seconds": 1700000000,
+                                                            "microseconds": i % 1000000}},
+                                             separators=(",", ":")).encode() + b"\r\n"
+                                  for i in range(20000)))
+                sock.close()
+                return
         elif name == "caps":
             reply(cmd, {"enable": caps})
         elif name == "echo":
