@@ -1000,7 +1000,11 @@ static int connect_within(int fd, const struct sockaddr *sa, socklen_t len, int 
 {
 	if (connect(fd, sa, len) == 0)
 		return 0;
-	if (errno != EINPROGRESS && errno != EAGAIN)
+	/*
+	 * Only EINPROGRESS means "connecting": a unix socket says EAGAIN when
+	 * the listener's backlog is full, and is then not connected at all.
+	 */
+	if (errno != EINPROGRESS)
 		return negative_errno();
 	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 	int n;
@@ -1032,6 +1036,12 @@ int qk_qmp_connect_unix(qk_qmp **out, const char *path, const qk_qmp_options *op
 		return qk_error_set(err, QK_ERR_SYSTEM, errno, "QMP: socket: %s", strerror(errno));
 	int timeout = opts ? opts->connect_timeout_ms : 30000;
 	int r = connect_within(fd, (struct sockaddr *)&sa, sizeof(sa), timeout);
+	if (r == -EAGAIN) {
+		close(fd);
+		return qk_error_set(err, QK_ERR_SYSTEM, EAGAIN,
+				    "QMP socket \"%s\": QEMU is not accepting connections (its queue is full: other clients hold the monitor)",
+				    path);
+	}
 	if (r < 0) {
 		close(fd);
 		return qk_error_set(err, r == -ENOENT ? QK_ERR_NOT_FOUND : QK_ERR_SYSTEM, -r,

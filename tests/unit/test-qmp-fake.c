@@ -11,9 +11,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -633,6 +635,43 @@ static void helpers_refuse_bad_arguments_before_sending(void **state)
 	qk_qmp_free(qmp);
 }
 
+static void a_monitor_with_a_full_queue_is_refused_clearly(void **state)
+{
+	char dir[] = "/tmp/qkit-qmp-busy.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/qmp.sock", dir);
+	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 0), 0);
+	/* Nobody accepts: fill the backlog as QEMU's does while a client holds the monitor. */
+	int held[8], n_held = 0;
+	for (; n_held < 8; n_held++) {
+		held[n_held] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (connect(held[n_held], (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			assert_int_equal(errno, EAGAIN);
+			close(held[n_held]);
+			break;
+		}
+	}
+	assert_true(n_held < 8);
+
+	qk_qmp_options opts = QK_QMP_OPTIONS_INIT;
+	opts.connect_timeout_ms = 5000;
+	qk_qmp *qmp = NULL;
+	qk_error *err = NULL;
+	int64_t t0 = now_ms();
+	int r = qk_qmp_connect_unix(&qmp, sa.sun_path, &opts, &err);
+	assert_true(now_ms() - t0 < 2000);
+	assert_null(qmp);
+	check_failure(r, err, QK_ERR_SYSTEM, "qmp.sock\": QEMU is not accepting connections");
+	for (int i = 0; i < n_held; i++)
+		close(held[i]);
+	close(lfd);
+	unlink(sa.sun_path);
+	rmdir(dir);
+}
+
 static void json_match_is_a_recursive_subset(void **state)
 {
 	json_t *data = json_pack("{s:s, s:{s:i, s:b}, s:[i]}", "device", "d1", "info", "a", 1, "b", 1,
@@ -678,6 +717,7 @@ int main(void)
 		cmocka_unit_test_teardown(handlers_see_events_in_order_and_can_be_removed, stop_fake),
 		cmocka_unit_test_teardown(a_queue_of_zero_leaves_events_to_handlers, stop_fake),
 		cmocka_unit_test_teardown(helpers_refuse_bad_arguments_before_sending, stop_fake),
+		cmocka_unit_test(a_monitor_with_a_full_queue_is_refused_clearly),
 		cmocka_unit_test(json_match_is_a_recursive_subset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
