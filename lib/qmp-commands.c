@@ -239,7 +239,7 @@ int qk_qmp_device_del(qk_qmp *qmp, const char *id, int timeout_ms, qk_error **er
 	if (!id || !*id)
 		return bad_args("device_del", "the device id is empty", err);
 	if (timeout_ms < 0)
-		timeout_ms = 30000;
+		timeout_ms = qmp_default_timeout_ms(qmp);
 	/* Forget a stale DEVICE_DELETED for an earlier device of the same id. */
 	_cleanup_(json_decrefp) json_t *match = json_pack("{s:s}", "device", id);
 	qk_qmp_event *stale = NULL;
@@ -251,9 +251,19 @@ int qk_qmp_device_del(qk_qmp *qmp, const char *id, int timeout_ms, qk_error **er
 	if (r < 0)
 		return r;
 	int left = qmp_ms_until(deadline);
-	r = qk_qmp_wait_event(qmp, "DEVICE_DELETED", match, left, NULL, err);
-	if (r < 0)
-		qk_error_prepend(err, "device_del \"%s\": ", id);
+	qk_error *e = NULL;
+	r = qk_qmp_wait_event(qmp, "DEVICE_DELETED", match, left, NULL, &e);
+	if (r == -ETIMEDOUT) {
+		/* Name the timeout the caller chose, not what was left of it. */
+		qk_error_free(e);
+		return qk_error_set(err, QK_ERR_TIMEOUT, ETIMEDOUT,
+				    "device_del \"%s\": no DEVICE_DELETED event within %d.%03d s",
+				    id, timeout_ms / 1000, timeout_ms % 1000);
+	}
+	if (r < 0) {
+		qk_error_prepend(&e, "device_del \"%s\": ", id);
+		qk_error_propagate(err, &e);
+	}
 	return r;
 }
 

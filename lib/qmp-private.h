@@ -16,6 +16,9 @@ int64_t qmp_deadline_ns(int timeout_ms);
 /* Milliseconds left until deadline_ns, rounded up; -1 for never. */
 int qmp_ms_until(int64_t deadline_ns);
 
+/* The connection's default command timeout (qk_qmp_options.timeout_ms). */
+int qmp_default_timeout_ms(const qk_qmp *qmp);
+
 /*
  * Wait for input until deadline_ns (or the earliest command deadline) and
  * process it. Returns 0, or a negative errno once the connection ended.

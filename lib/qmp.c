@@ -136,6 +136,11 @@ size_t qk_qmp_pending(const qk_qmp *qmp)
 	return n;
 }
 
+int qmp_default_timeout_ms(const qk_qmp *qmp)
+{
+	return qmp->opts.timeout_ms;
+}
+
 uint64_t qk_qmp_events_dropped(const qk_qmp *qmp)
 {
 	return qmp->dropped;

@@ -250,7 +250,7 @@ int qk_qmp_quit(qk_qmp *qmp, qk_error **err);
 /*
  * Devices. props is the device's property list, the same object the spec
  * renders as -device {json}: {"driver": ..., "id": ..., ...}.
- * qk_qmp_device_del() waits (timeout_ms, < 0: the default) for QEMU's
+ * qk_qmp_device_del() waits (timeout_ms, < 0: the connection's default) for QEMU's
  * DEVICE_DELETED event for id, which for PCI devices needs the guest's
  * cooperation unless the slot was never powered on.
  */

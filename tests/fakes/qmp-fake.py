@@ -33,6 +33,8 @@ Once serving, commands (all echo their "id") do:
   emit              sends arguments.events (list of [name, data]) then {}
   fds               returns {"count": N, "read": [first line of each fd]}
                     for the descriptors that came with this command
+  device_del        answers {} and sends no DEVICE_DELETED, like a guest
+                    that ignores the unplug request
   pause             answers {}, then reads nothing for arguments.ms, so the
                     client's writes back up; arguments.event_ms > 0 sends a
                     PING event that long into the pause
@@ -170,6 +172,8 @@ def serve():
         elif name == "emit":
             for i, (ename, data) in enumerate(args["events"]):
                 event(ename, data, i)
+            reply(cmd, {})
+        elif name == "device_del":
             reply(cmd, {})
         elif name == "pause":
             reply(cmd, {})

@@ -478,6 +478,21 @@ static void wait_event_takes_the_match_and_keeps_the_rest(void **state)
 	qk_qmp_free(qmp);
 }
 
+static void device_del_waits_as_long_as_the_connection_default(void **state)
+{
+	qk_qmp_options opts = QK_QMP_OPTIONS_INIT;
+	opts.timeout_ms = 300;
+	qk_qmp *qmp = connect_fake("normal", &opts);
+	int64_t t0 = now_ms();
+	expect_failure(QK_ERR_TIMEOUT, "device_del \"d1\": no DEVICE_DELETED event within 0.300 s",
+		       qk_qmp_device_del(qmp, "d1", -1, &xerr));
+	int64_t took = now_ms() - t0;
+	assert_true(took >= 290 && took < 3000);
+	/* The connection is still good. */
+	assert_int_equal(qk_qmp_execute(qmp, "echo", NULL, NULL, NULL), 0);
+	qk_qmp_free(qmp);
+}
+
 static void qmp_errors_carry_class_and_description(void **state)
 {
 	qk_qmp *qmp = connect_fake("normal", NULL);
@@ -710,6 +725,7 @@ int main(void)
 		cmocka_unit_test_teardown(a_handler_may_send_while_a_send_waits, stop_fake),
 		cmocka_unit_test_teardown(a_hundred_thousand_events_while_commands_run, stop_fake),
 		cmocka_unit_test_teardown(wait_event_takes_the_match_and_keeps_the_rest, stop_fake),
+		cmocka_unit_test_teardown(device_del_waits_as_long_as_the_connection_default, stop_fake),
 		cmocka_unit_test_teardown(qmp_errors_carry_class_and_description, stop_fake),
 		cmocka_unit_test_teardown(garbage_mid_session_ends_the_connection, stop_fake),
 		cmocka_unit_test_teardown(fds_travel_with_their_command, stop_fake),
