@@ -243,15 +243,24 @@ int qk_qmp_device_del(qk_qmp *qmp, const char *id, int timeout_ms, qk_error **er
 	/* Forget a stale DEVICE_DELETED for an earlier device of the same id. */
 	_cleanup_(json_decrefp) json_t *match = json_pack("{s:s}", "device", id);
 	qk_qmp_event *stale = NULL;
-	while (qk_qmp_wait_event(qmp, "DEVICE_DELETED", match, 0, &stale, NULL) == 0)
+	qk_error *e = NULL;
+	int r;
+	while ((r = qk_qmp_wait_event(qmp, "DEVICE_DELETED", match, 0, &stale, &e)) == 0)
 		qk_qmp_event_free(TAKE_PTR(stale));
+	if (qk_error_get_kind(e) == QK_ERR_INVALID) {
+		/* No event queue: better refuse now than unplug and then fail to wait. */
+		qk_error_prepend(&e, "device_del \"%s\": ", id);
+		qk_error_propagate(err, &e);
+		return r;
+	}
+	qk_error_free(e);
+	e = NULL;
 
 	int64_t deadline = qmp_deadline_ns(timeout_ms);
-	int r = run(qmp, "device_del", json_pack("{s:s}", "id", id), NULL, err);
+	r = run(qmp, "device_del", json_pack("{s:s}", "id", id), NULL, err);
 	if (r < 0)
 		return r;
 	int left = qmp_ms_until(deadline);
-	qk_error *e = NULL;
 	r = qk_qmp_wait_event(qmp, "DEVICE_DELETED", match, left, NULL, &e);
 	if (r == -ETIMEDOUT) {
 		/* Name the timeout the caller chose, not what was left of it. */

@@ -841,6 +841,11 @@ static bool event_matches(const qk_qmp_event *ev, const char *name, const json_t
 int qk_qmp_wait_event(qk_qmp *qmp, const char *name, const json_t *match, int timeout_ms,
 		      qk_qmp_event **ev, qk_error **err)
 {
+	if (qmp->queue_cap == 0)
+		/* Events go to handlers only: waiting would only ever time out (or hang). */
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL,
+				    "QMP: cannot wait for %s%s event: this connection keeps no event queue (event_queue_max is 0)",
+				    name ? "a " : "an", name ? name : "");
 	int64_t deadline = qmp_deadline_ns(timeout_ms);
 	size_t scanned = 0; /* queued events already known not to match */
 	for (;;) {
@@ -863,7 +868,7 @@ int qk_qmp_wait_event(qk_qmp *qmp, const char *name, const json_t *match, int ti
 			return report_ended(qmp, err);
 		if (qmp_ms_until(deadline) == 0)
 			return qk_error_set(err, QK_ERR_TIMEOUT, ETIMEDOUT,
-					    "QMP: no %s event within %d.%03d s", name ? name : "",
+					    "QMP: no %s event within %d.%03d s", name ? name : "matching",
 					    timeout_ms / 1000, timeout_ms % 1000);
 		size_t before = qmp->queue_len;
 		uint64_t dropped = qmp->dropped;

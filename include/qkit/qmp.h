@@ -192,7 +192,8 @@ int qk_qmp_next_event(qk_qmp *qmp, int timeout_ms, qk_qmp_event **ev, qk_error *
  * JSON object whose members must all be present with equal values,
  * recursively for objects; NULL matches anything). Events that do not
  * match stay queued, in order. Looks at queued events first. *ev may be
- * NULL to discard the event.
+ * NULL to discard the event. Both fail at once (QK_ERR_INVALID) on a
+ * connection with event_queue_max 0, whose events only go to handlers.
  */
 int qk_qmp_wait_event(qk_qmp *qmp, const char *name, const json_t *match, int timeout_ms,
 		      qk_qmp_event **ev, qk_error **err);

@@ -607,10 +607,19 @@ static void a_queue_of_zero_leaves_events_to_handlers(void **state)
 	assert_int_equal(fc.seen, 2);
 	assert_int_equal(fc.out_of_order, 0);
 	qk_qmp_event *ev = NULL;
-	expect_failure(QK_ERR_TIMEOUT, "no",
-		       qk_qmp_next_event(qmp, 0, &ev, &xerr));
+	/* Nothing could ever be waited for: refused at once, not after the timeout. */
+	int64_t t0 = now_ms();
+	expect_failure(QK_ERR_INVALID, "cannot wait for an event: this connection keeps no event queue",
+		       qk_qmp_next_event(qmp, 2000, &ev, &xerr));
+	expect_failure(QK_ERR_INVALID, "device_del \"d1\": QMP: cannot wait for a DEVICE_DELETED event",
+		       qk_qmp_device_del(qmp, "d1", 2000, &xerr));
+	assert_true(now_ms() - t0 < 1000);
 	assert_null(ev);
 	assert_int_equal(qk_qmp_events_dropped(qmp), 0);
+	/* device_del was refused before it was sent: the next command gets the next id. */
+	uint64_t id = 0;
+	assert_int_equal(qk_qmp_send(qmp, "echo", NULL, NULL, 0, -1, NULL, NULL, &id, NULL), 0);
+	assert_int_equal(id, 3); /* qmp_capabilities 1, emit 2 */
 	qk_qmp_free(qmp);
 }
 
