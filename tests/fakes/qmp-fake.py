@@ -197,14 +197,20 @@ GREETING = {"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7},
                                 "package": "qkit-fake"},
                     "capabilities": ["oob"]}}
 
+def linger():
+    """Stay silent until the client hangs up, so no fake outlives its test."""
+    while sock.recv(65536):
+        pass
+
+
 try:
     if SCENARIO == "no-greeting":
-        time.sleep(3600)
+        linger()
     elif SCENARIO == "close-early":
         sock.close()
     elif SCENARIO == "garbage":
         send_raw(b"QMP ready? {not json}\r\n")
-        time.sleep(3600)
+        linger()
     else:
         if SCENARIO == "events-first":
             event("VSERPORT_CHANGE", {"id": "channel0", "open": True})
