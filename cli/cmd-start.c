@@ -126,6 +126,8 @@ static int run(int argc, char **argv)
 		return EXIT_OK;
 	}
 
+	/* ^C reaches only qkit, which then runs the ladder, not QEMU directly. */
+	vopts.new_process_group = true;
 	if (vopts.console)
 		vopts.console_fn = console_to_stdout;
 	sopts.ended = report_end;

@@ -82,6 +82,8 @@ static int supervise_reserved(qk_state_reservation *res, const qk_vm_supervise_o
 	qk_vm_options opts = QK_VM_OPTIONS_INIT;
 	if (opts_in)
 		opts = *opts_in;
+	/* A supervised QEMU never outlives its supervisor: no orphans. */
+	opts.die_with_supervisor = true;
 	_cleanup_free_ char *qmp_path = NULL, *con_path = NULL, *log_path = NULL, *con_log = NULL;
 	if (res) {
 		const char *dir = qk_state_reservation_dir(res);

@@ -234,7 +234,8 @@ typedef struct qk_vm_supervise_options {
 #define QK_VM_SUPERVISE_OPTIONS_INIT { .timeout_ms = -1, .stop = QK_VM_STOP_OPTIONS_INIT }
 
 /*
- * With name set, opts' qmp_socket, log_path and (when opts->console)
+ * QEMU always dies with its supervisor (opts->die_with_supervisor is
+ * forced on). With name set, opts' qmp_socket, log_path and (when opts->console)
  * console_socket and console_log_path default to qmp.sock, qemu.log,
  * console.sock and console.log in the VM's state directory.
  */

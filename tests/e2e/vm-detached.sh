@@ -113,5 +113,22 @@ out=$("$qkit" start -- $qemu -device nope 2>&1)
 [ $? -eq 1 ] && echo "$out" | grep -q "'nope' is not a valid device model name" && ok foreground-failure ||
 	fail "foreground-failure: $out"
 
+# ^C in a terminal signals the whole foreground process group: QEMU is in
+# its own, so only qkit gets it and runs the ladder (quit, as it is paused).
+setsid "$qkit" -v start --name fg --paused -- $qemu 2> "$QKIT_RUNTIME_DIR/fg.err" &
+fg=$!
+i=0
+while [ ! -e "$QKIT_RUNTIME_DIR/vms/fg/state.json" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+kill -INT "-$fg"
+wait "$fg"
+st=$?
+if [ $st -eq 0 ] && grep -q 'signal 2 (Interrupt): running the stop ladder' "$QKIT_RUNTIME_DIR/fg.err" &&
+	grep -q 'SHUTDOWN (host-qmp-quit)' "$QKIT_RUNTIME_DIR/fg.err"; then
+	ok sigint-to-group-runs-ladder
+else
+	fail "sigint-to-group-runs-ladder: status $st: $(cat "$QKIT_RUNTIME_DIR/fg.err")"
+fi
+rm -f "$QKIT_RUNTIME_DIR/fg.err"
+
 [ -z "$(ls "$QKIT_RUNTIME_DIR/vms")" ] && ok nothing-left || fail "nothing-left: $(ls "$QKIT_RUNTIME_DIR/vms")"
 [ "$fails" -eq 0 ]
