@@ -241,10 +241,11 @@ static int serve(qk_vm *vm, int64_t deadline, int interrupt_fd)
 			return r;
 		struct pollfd p[8 + MAX_CONSOLE_CLIENTS];
 		size_t n = 0;
-		int i_pidfd = -1, i_out = -1, i_qmp = -1, i_con = -1, i_listen = -1, i_int = -1;
+		int i_out = -1, i_qmp = -1, i_con = -1, i_listen = -1, i_int = -1;
 		size_t i_clients = 0;
+		/* Readable once QEMU exits; check_exit() at the top then reaps it. */
 		if (vm->child.pidfd >= 0)
-			p[i_pidfd = (int)n++] = (struct pollfd){ vm->child.pidfd, POLLIN, 0 };
+			p[n++] = (struct pollfd){ vm->child.pidfd, POLLIN, 0 };
 		if (vm->out_fd >= 0)
 			p[i_out = (int)n++] = (struct pollfd){ vm->out_fd, POLLIN, 0 };
 		if (vm->qmp)
@@ -272,7 +273,8 @@ static int serve(qk_vm *vm, int64_t deadline, int interrupt_fd)
 				drain_output(vm);
 			if (i_con >= 0 && p[i_con].revents)
 				drain_console(vm);
-			if (vm->qmp && (i_qmp < 0 || p[i_qmp].revents || qk_qmp_next_timeout(vm->qmp) == 0)) {
+			if (i_qmp >= 0 && vm->qmp &&
+			    (p[i_qmp].revents || qk_qmp_next_timeout(vm->qmp) == 0)) {
 				qk_error *e = NULL;
 				if (qk_qmp_process(vm->qmp, &e) < 0) {
 					log_debug("QMP connection ended: %s", qk_error_message(e));
@@ -289,7 +291,6 @@ static int serve(qk_vm *vm, int64_t deadline, int interrupt_fd)
 				accept_client(vm);
 			if (i_int >= 0 && p[i_int].revents)
 				return -EINTR;
-			(void)i_pidfd; /* check_exit() at the top looks */
 		} else if (pr == 0 && vm->qmp && qk_qmp_next_timeout(vm->qmp) == 0) {
 			qk_qmp_process(vm->qmp, NULL);
 		}
