@@ -216,6 +216,39 @@ int qk_spec_add_item(qk_spec *spec, const char *path, qk_device **out, qk_error 
 	return add_item(spec, spec->raw, spec_fields, path, out, err);
 }
 
+int qk_spec_unset(qk_spec *spec, const char *path, qk_error **err)
+{
+	json_t *parent;
+	const struct field *f = NULL;
+	const char *key;
+	int ret = resolve(spec->raw, spec_fields, path, &parent, &f, &key, err);
+	if (ret < 0)
+		return ret;
+	json_object_del(parent, key);
+	return 0;
+}
+
+int qk_spec_find_device(qk_spec *spec, const char *kind, size_t n, qk_device **out,
+			qk_error **err)
+{
+	json_t *devs = json_object_get(spec->raw, "devices");
+	size_t i;
+	json_t *dev;
+	json_array_foreach(devs, i, dev) {
+		const char *k = json_string_value(json_object_get(dev, "kind"));
+		const struct device_kind *dk = device_kind_find(k);
+		if (!json_is_object(dev) || !dk || (kind && strcmp(dk->name, kind) != 0) || n-- > 0)
+			continue;
+		qk_device *h = new_handle(spec, dev, dk->fields, dk->name);
+		if (!h)
+			return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+		*out = h;
+		return 0;
+	}
+	return qk_error_set(err, QK_ERR_NOT_FOUND, ENOENT, "the spec has no %s%sdevice",
+			    kind ? kind : "", kind ? " " : "");
+}
+
 const char *const *qk_spec_device_kinds(void)
 {
 	static const char *names[64];

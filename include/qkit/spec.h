@@ -104,6 +104,13 @@ int qk_spec_append_string(qk_spec *spec, const char *path, const char *value, qk
 int qk_spec_add_item(qk_spec *spec, const char *path, qk_device **out, qk_error **err);
 
 /*
+ * Remove a field, or a whole list, by path, so it is back at its default.
+ * Lets a caller replace what a file said ("machine.accel") rather than
+ * add to it. Removing a field that is not set is not an error.
+ */
+int qk_spec_unset(qk_spec *spec, const char *path, qk_error **err);
+
+/*
  * Add a device of a kind ("disk", "net", "fs", ... see qk_spec_device_kinds()).
  * Its fields are then set through the handle. The named variants are
  * shorthands for the common kinds.
@@ -112,6 +119,15 @@ int qk_spec_add_device(qk_spec *spec, const char *kind, qk_device **out, qk_erro
 int qk_spec_add_disk(qk_spec *spec, const char *file, qk_device **out, qk_error **err);
 int qk_spec_add_net(qk_spec *spec, const char *type, qk_device **out, qk_error **err);
 int qk_spec_add_fs(qk_spec *spec, const char *type, const char *tag, qk_device **out, qk_error **err);
+
+/*
+ * The n-th device (counting from 0) of kind already in the spec (kind
+ * NULL: of any kind), as a handle, for example to add a port forward to
+ * the network device a file declared. -ENOENT (QK_ERR_NOT_FOUND) if there
+ * is none.
+ */
+int qk_spec_find_device(qk_spec *spec, const char *kind, size_t n, qk_device **out,
+			qk_error **err);
 
 /* The device kinds this version knows, NULL-terminated. */
 const char *const *qk_spec_device_kinds(void);
