@@ -5,6 +5,7 @@
 #include <sys/utsname.h>
 
 /*
+ * riscv64 has no "max" CPU model before QEMU 8.0; rv64 is its generic one.
  * arm gets highmem=off: a 32-bit guest cannot reach RAM or PCI windows
  * above 4 GiB, and virt places them there otherwise.
  */
@@ -13,7 +14,7 @@ static const struct arch_profile profiles[] = {
 	{ "i386", "qemu-system-i386", "q35", NULL, "max", "ttyS0", true },
 	{ "aarch64", "qemu-system-aarch64", "virt", NULL, "max", "ttyAMA0", false },
 	{ "arm", "qemu-system-arm", "virt", "highmem=off", "max", "ttyAMA0", false },
-	{ "riscv64", "qemu-system-riscv64", "virt", NULL, "max", "ttyS0", false },
+	{ "riscv64", "qemu-system-riscv64", "virt", NULL, "rv64", "ttyS0", false },
 	{ "s390x", "qemu-system-s390x", "s390-ccw-virtio", NULL, "max", "ttysclp0", false },
 };
 

@@ -73,9 +73,10 @@ void disk_check(struct vctx *v, json_t *dev, const char *where)
 		vproblem(v, where, "media cdrom needs interface ide or scsi (not %s)", iface);
 	if (is(dev, "aio", "native") && !is(dev, "cache", "none") && !is(dev, "cache", "directsync"))
 		vproblem(v, where, "aio native needs cache none or directsync (cache is %s)", dev_str(dev, "cache"));
-	if (strcmp(iface, "ide") == 0 && json_is_true(json_object_get(dev, "readonly")) &&
+	if (strcmp(iface, "ide") == 0 && (json_is_true(json_object_get(dev, "readonly")) || dir) &&
 	    is(dev, "media", "disk"))
-		vproblem(v, where, "interface ide cannot have a read-only disk (use media cdrom or another interface)");
+		vproblem(v, where, "interface ide cannot have a read-only disk%s (use media cdrom or another interface)",
+			 dir ? " (a dir is read-only)" : "");
 	if (strcmp(iface, "ide") == 0 && v->family != MF_PC && v->family != MF_Q35)
 		vproblem(v, where, "interface ide needs machine pc or q35 (not %s)", v->machine);
 	if (strcmp(iface, "nvme") == 0 && !transport_pci(v))

@@ -415,7 +415,7 @@ static int render_knobs(struct rctx *r, json_t *s)
 		return -ENOMEM;
 	json_t *sb = json_object_get(o, "sandbox");
 	if (sb) {
-		json_t *p = json_pack("{s:b}", "sandbox", json_is_true(json_object_get(sb, "enable")));
+		json_t *p = json_pack("{s:s}", "sandbox", json_is_true(json_object_get(sb, "enable")) ? "on" : "off");
 		static const char *const keys[] = { "obsolete", "elevateprivileges", "spawn", "resourcecontrol" };
 		for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 			copy_member(p, keys[i], sb, keys[i]);
