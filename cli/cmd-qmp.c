@@ -67,9 +67,12 @@ static int add_argument(json_t *args, const char *arg)
 	} else {
 		value = typed_value(eq + 1);
 	}
-	json_object_set_new(args, key, value);
+	/* json_string() refuses text that is not UTF-8: say so, never drop the argument. */
+	int r = 0;
+	if (!key || !value || json_object_set_new(args, key, value) < 0)
+		r = cli_usage_error(NAME, "argument '%s' is not valid UTF-8", arg);
 	free(key);
-	return 0;
+	return r;
 }
 
 /* A path (anything with a '/' or an existing socket), tcp:HOST:PORT, or a VM name. */

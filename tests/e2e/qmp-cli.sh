@@ -63,6 +63,9 @@ echo "$err" | grep -q "device_del: Device 'ghost' not found" || fail "device_del
 [ $? -eq 2 ] || fail "an argument without '=' did not exit 2"
 "$qkit" qmp "$a" qom-get --args '[1]' >/dev/null 2>&1
 [ $? -eq 2 ] || fail "--args that is not an object did not exit 2"
+err=$("$qkit" qmp "$a" query-status "name=$(printf 'a\377')" 2>&1 >/dev/null)
+[ $? -eq 2 ] || fail "an argument that is not UTF-8 did not exit 2 (dropped?)"
+echo "$err" | grep -q "is not valid UTF-8" || fail "a non-UTF-8 argument said: $err"
 err=$("$qkit" qmp "$dir/nothing.sock" query-status 2>&1)
 [ $? -eq 1 ] || fail "a missing socket did not exit 1"
 echo "$err" | grep -q "nothing.sock" || fail "a missing socket said: $err"
