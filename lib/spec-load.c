@@ -144,8 +144,15 @@ static int load_yaml(const char *text, size_t len, json_t **out, qk_error **err)
 	if (!doc) {
 		while (msgs.len && (msgs.data[msgs.len - 1] == '\n' || msgs.data[msgs.len - 1] == ' '))
 			msgs.data[--msgs.len] = '\0';
-		ret = qk_error_set(err, QK_ERR_INVALID, EINVAL, "YAML: %s",
-				   msgs.len ? msgs.data : "not a YAML document");
+		/* "<memory-@0x...>:3:1: error: duplicate key": keep the position and the message. */
+		int line = 0, col = 0, skip = 0;
+		const char *gt = msgs.len ? strstr(msgs.data, ">:") : NULL;
+		if (gt && sscanf(gt, ">:%d:%d: %*[a-z]: %n", &line, &col, &skip) == 2 && skip)
+			ret = qk_error_set(err, QK_ERR_INVALID, EINVAL, "YAML line %d, column %d: %s", line, col,
+					   gt + skip);
+		else
+			ret = qk_error_set(err, QK_ERR_INVALID, EINVAL, "YAML: %s",
+					   msgs.len ? msgs.data : "not a YAML document");
 	} else {
 		struct fy_node *root = fy_document_root(doc);
 		json_t *tree = root ? convert(root, err) : json_object();

@@ -363,7 +363,7 @@ static void normalize_devices(struct vctx *v, json_t *raw_devs, struct devctx *d
 		char *label = NULL;
 		if (!json_is_object(raw)) {
 			_cleanup_free_ char *r = value_repr(raw);
-			vproblem(v, NULL, "devices[%zu] %s is not a mapping", i, r);
+			vproblem(v, NULL, "devices[%zu] %s is not a mapping (with a kind)", i, r);
 			continue;
 		}
 		json_t *kind_v = json_object_get(raw, "kind");
@@ -502,9 +502,11 @@ static void check_memory(struct vctx *v, json_t *mem, json_t *cpu)
 		vproblem(v, "memory", "slots needs maxmem");
 	long long size = json_integer_value(json_object_get(mem, "size"));
 	json_t *maxmem = json_object_get(mem, "maxmem");
-	if (maxmem && json_integer_value(maxmem) < size)
-		vproblem(v, "memory", "maxmem %lld is less than size %lld",
-			 (long long)json_integer_value(maxmem), size);
+	if (maxmem && json_integer_value(maxmem) < size) {
+		_cleanup_free_ char *m = format_size(json_integer_value(maxmem));
+		_cleanup_free_ char *s = format_size(size);
+		vproblem(v, "memory", "maxmem %s is less than size %s", m, s);
+	}
 
 	json_t *numa = json_object_get(mem, "numa");
 	if (json_array_size(numa)) {
@@ -775,7 +777,7 @@ json_t *spec_normalize(const qk_spec *spec, unsigned qemu_version, struct vctx *
 				   v->family != MF_OTHER
 			 : v->family == MF_Q35 || v->family == MF_PC || v->family == MF_MICROVM ||
 				   (v->family == MF_S390) != (strcmp(v->arch->name, "s390x") == 0))
-		vproblem(v, "machine", "type \"%s\" is not a %s machine", v->machine, v->arch->name);
+		vproblem(v, "machine", "type \"%s\" is not a machine for %s", v->machine, v->arch->name);
 	const char *transport = str_of(machine, "transport");
 	v->transport = family_transport(v->family);
 	if (transport) {
@@ -849,7 +851,7 @@ json_t *spec_normalize(const qk_spec *spec, unsigned qemu_version, struct vctx *
 	json_t *raw_devs = json_object_get(raw, "devices");
 	if (raw_devs && !json_is_array(raw_devs)) {
 		_cleanup_free_ char *r = value_repr(raw_devs);
-		vproblem(v, NULL, "devices %s is not a list", r);
+		vproblem(v, NULL, "devices is %s, not a list", r);
 		raw_devs = NULL;
 	}
 	json_t *empty = json_array();

@@ -240,12 +240,22 @@ static json_t *default_value(const struct field *f)
 	}
 }
 
+/* "count "two" is not an integer", or "devices is a mapping, not a list". */
+static void type_problem(struct vctx *v, const char *where, const char *label, const json_t *val,
+			 const char *want, const char *hint)
+{
+	_cleanup_free_ char *r = value_repr(val);
+	if (json_is_object(val) || json_is_array(val))
+		vproblem(v, where, "%s is %s, not %s", label, r, want);
+	else
+		vproblem(v, where, "%s %s is not %s%s", label, r, want, hint);
+}
+
 static bool check_int(struct vctx *v, const struct field *f, const json_t *val,
 		      const char *where, const char *label)
 {
 	if (!json_is_integer(val)) {
-		_cleanup_free_ char *r = value_repr(val);
-		vproblem(v, where, "%s %s is not an integer", label, r);
+		type_problem(v, where, label, val, "an integer", "");
 		return false;
 	}
 	long long n = json_integer_value(val);
@@ -265,16 +275,14 @@ static json_t *normalize_value(struct vctx *v, const struct field *f, const json
 	switch (f->type) {
 	case FT_STR:
 		if (!json_is_string(val)) {
-			vproblem(v, where, "%s %s is not a string%s", name, r,
-				 json_is_integer(val) || json_is_real(val) || json_is_boolean(val)
-					 ? " (quote it)"
-					 : "");
+			type_problem(v, where, name, val, "a string",
+				     json_is_integer(val) || json_is_real(val) || json_is_boolean(val) ? " (quote it)" : "");
 			return NULL;
 		}
 		return json_string(json_string_value(val));
 	case FT_ID:
 		if (!json_is_string(val)) {
-			vproblem(v, where, "%s %s is not a string", name, r);
+			type_problem(v, where, name, val, "a string", "");
 			return NULL;
 		}
 		if (!id_valid(json_string_value(val))) {
@@ -289,7 +297,7 @@ static json_t *normalize_value(struct vctx *v, const struct field *f, const json
 							 : NULL;
 	case FT_BOOL:
 		if (!json_is_boolean(val)) {
-			vproblem(v, where, "%s %s is not a boolean (true or false)", name, r);
+			type_problem(v, where, name, val, "a boolean", " (true or false)");
 			return NULL;
 		}
 		return json_boolean(json_is_true(val));
@@ -336,7 +344,7 @@ static json_t *normalize_value(struct vctx *v, const struct field *f, const json
 					json_array_append_new(out, one);
 				return out;
 			}
-			vproblem(v, where, "%s %s is not a list", name, r);
+			type_problem(v, where, name, val, "a list", "");
 			json_decref(out);
 			return NULL;
 		}
@@ -350,8 +358,7 @@ static json_t *normalize_value(struct vctx *v, const struct field *f, const json
 				if (check_int(v, f, item, where, label))
 					json_array_append_new(out, json_integer(json_integer_value(item)));
 			} else if (!json_is_string(item)) {
-				_cleanup_free_ char *ir = value_repr(item);
-				vproblem(v, where, "%s %s is not a string", label, ir);
+				type_problem(v, where, label, item, "a string", "");
 			} else {
 				json_array_append_new(out, json_string(json_string_value(item)));
 			}
@@ -360,7 +367,7 @@ static json_t *normalize_value(struct vctx *v, const struct field *f, const json
 	}
 	case FT_MAP: {
 		if (!json_is_object(val)) {
-			vproblem(v, where, "%s %s is not a mapping", name, r);
+			type_problem(v, where, name, val, "a mapping", "");
 			return NULL;
 		}
 		json_t *out = json_object();
@@ -386,7 +393,7 @@ static json_t *normalize_value(struct vctx *v, const struct field *f, const json
 	}
 	case FT_OBJ: {
 		if (!json_is_object(val)) {
-			vproblem(v, where, "%s %s is not a mapping", name, r);
+			type_problem(v, where, name, val, "a mapping", "");
 			return NULL;
 		}
 		_cleanup_free_ char *sub = join_where(where, name);
@@ -396,7 +403,7 @@ static json_t *normalize_value(struct vctx *v, const struct field *f, const json
 	}
 	case FT_OBJLIST: {
 		if (!json_is_array(val)) {
-			vproblem(v, where, "%s %s is not a list", name, r);
+			type_problem(v, where, name, val, "a list", "");
 			return NULL;
 		}
 		json_t *out = json_array();
@@ -408,8 +415,7 @@ static json_t *normalize_value(struct vctx *v, const struct field *f, const json
 				continue;
 			_cleanup_free_ char *sub = join_where(where, label);
 			if (!json_is_object(item)) {
-				_cleanup_free_ char *ir = value_repr(item);
-				vproblem(v, where, "%s %s is not a mapping", label, ir);
+				type_problem(v, where, label, item, "a mapping", "");
 				continue;
 			}
 			json_t *o = json_object();
@@ -438,6 +444,18 @@ void schema_normalize(struct vctx *v, const struct field *fields, const json_t *
 			continue;
 		if (given && !json_is_null(given)) {
 			json_t *n = normalize_value(v, f, given, where);
+			/*
+			 * A bad value was reported; its default keeps the tree
+			 * complete so the checks after this one need not care.
+			 */
+			if (!n && f->def && f->type != FT_OBJ)
+				n = default_value(f);
+			else if (!n && f->def) {
+				json_t *empty = json_object();
+				n = json_object();
+				schema_normalize(&(struct vctx){ .err = NULL, .arch = v->arch }, f->sub, empty, n, NULL);
+				json_decref(empty);
+			}
 			if (n)
 				json_object_set_new(out, f->name, n);
 		} else if (f->def && f->type == FT_OBJ) {

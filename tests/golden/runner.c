@@ -169,9 +169,12 @@ static bool run_case(const char *dir, const char *name)
 		arches[n++] = w;
 	if (n == 0) {
 		/* The spec's own arch if it names one, else every architecture. */
-		if (strstr(text, "\narch:") || strncmp(text, "arch:", 5) == 0) {
-			own_arch = qk_spec_get_arch(spec);
-			arches[n++] = own_arch ? own_arch : (char *)"x86_64";
+		const char *line = strncmp(text, "arch:", 5) == 0 ? text : strstr(text, "\narch:");
+		if (line) {
+			line += line[0] == '\n' ? 6 : 5;
+			line += strspn(line, " ");
+			own_arch = strndup(line, strcspn(line, " \n#"));
+			arches[n++] = own_arch;
 		} else {
 			for (size_t i = 0; all_arches[i] && !bad; i++)
 				arches[n++] = (char *)all_arches[i];
