@@ -25,6 +25,7 @@
 #include <qkit/kernel.h>
 #include <qkit/log.h>
 #include <qkit/qmp.h>
+#include <qkit/run.h>
 #include <qkit/spec.h>
 #include <qkit/state.h>
 #include <qkit/vm.h>

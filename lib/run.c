@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qk_run(): spec in, supervised VM out. The supervision itself is
+ * qk_vm_supervise()'s; what this adds runs inside its ready callback, in
+ * the foreground: one loop that serves QEMU through qk_vm_wait() and is
+ * interrupted (an epoll fd as the wait's interrupt_fd) by what only a run
+ * cares about: the user's input, stop signals, and a panic seen on the
+ * console. The watchdog, panic grace and timeout are the wait's deadline.
+ */
+#include <qkit/run.h>
+#include <qkit/console.h>
+#include <qkit/kernel.h>
+#include <qkit/qmp.h>
+#include <qkit/state.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+#include "util.h"
+
+/* After the panic line, how long the kernel may take to finish its report. */
+#define PANIC_GRACE_MS 2000
+/* How many console lines a panic report quotes at most. */
+#define PANIC_LINES_MAX 60
+#define TAIL_LINES 20
+
+struct run {
+	const qk_run_options *o;
+	qk_run_result *res;
+	qk_console *console;
+	int wake_fd; /* an eventfd: the console saw something the loop must act on */
+
+	int64_t started_ms;
+	int64_t deadline_ms;  /* the spec's timeout, or -1 */
+	int boot_timeout_ms;  /* armed when > 0 */
+	bool in_panic;
+	int64_t panic_deadline_ms;
+	struct buf panic_lines;
+	size_t n_panic_lines;
+
+	bool forced;          /* qkit ended the run: end says why */
+	qk_run_end end;
+	int stop_signal;
+	qk_error *loop_err;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void wake(struct run *r)
+{
+	uint64_t one = 1;
+	if (write(r->wake_fd, &one, sizeof(one)) < 0)
+		log_debug("run: waking the loop: %s", strerror(errno));
+}
+
+static void on_line(const char *formatted, const char *text, double seconds, void *userdata)
+{
+	struct run *r = userdata;
+	if (!r->in_panic && strstr(text, "Kernel panic - not syncing")) {
+		r->in_panic = true;
+		r->panic_deadline_ms = now_ms() + PANIC_GRACE_MS;
+		log_debug("run: the guest kernel panicked; stopping the VM within %d ms", PANIC_GRACE_MS);
+		wake(r);
+	}
+	if (!r->in_panic)
+		return;
+	if (r->n_panic_lines++ < PANIC_LINES_MAX)
+		buf_printf(&r->panic_lines, "%s%s", r->panic_lines.len ? "\n" : "", text);
+	if (strstr(text, "---[ end Kernel panic")) {
+		r->panic_deadline_ms = now_ms();
+		wake(r);
+	}
+}
+
+static void on_console(const char *data, size_t len, void *userdata)
+{
+	struct run *r = userdata;
+	qk_console_feed(r->console, data, len, NULL);
+	if (r->o->console_fn)
+		r->o->console_fn(data, len, r->o->console_userdata);
+}
+
+/* What qkit itself stops: the guest is hung or dead, the power button would only cost time. */
+static void stop_now(struct run *r, qk_vm *vm, qk_run_end why)
+{
+	qk_vm_stop_options s = r->o->stop;
+	s.powerdown_timeout_ms = -1;
+	r->forced = true;
+	r->end = why;
+	qk_vm_stop(vm, &s, NULL, &r->loop_err);
+}
+
+static void stop_ladder(struct run *r, qk_vm *vm, int sig)
+{
+	r->forced = true;
+	r->end = QK_RUN_STOPPED;
+	r->stop_signal = sig;
+	log_debug("run: %s: running the stop ladder", sig ? strsignal(sig) : "escape key");
+	qk_vm_stop(vm, &r->o->stop, NULL, &r->loop_err);
+}
+
+/*
+ * The user's keys to the console. Returns 1 when they asked to stop (the
+ * escape, then q), 0 otherwise. *escaped carries a pending escape across reads.
+ */
+static int forward_input(struct run *r, qk_vm *vm, const char *in, size_t len, bool *escaped)
+{
+	char out[2 * 4096];
+	size_t n = 0;
+	int esc = r->o->escape_char;
+	for (size_t i = 0; i < len; i++) {
+		char ch = in[i];
+		if (*escaped) {
+			*escaped = false;
+			if (ch == 'q' || ch == 'Q')
+				return 1;
+			if ((unsigned char)ch != esc)
+				out[n++] = (char)esc;
+			out[n++] = ch;
+		} else if (esc && (unsigned char)ch == esc) {
+			*escaped = true;
+		} else {
+			out[n++] = ch;
+		}
+	}
+	qk_error *e = NULL;
+	if (n && qk_vm_console_write(vm, out, n, &e) < 0)
+		log_debug("run: input dropped: %s", qk_error_message(e));
+	qk_error_free(e);
+	return 0;
+}
+
+static int min_wait(int a, int64_t until_ms)
+{
+	int64_t left = until_ms - now_ms();
+	int b = left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+	return a < 0 || b < a ? b : a;
+}
+
+static int next_wait(const struct run *r, qk_vm *vm)
+{
+	int t = -1;
+	if (r->deadline_ms >= 0)
+		t = min_wait(t, r->deadline_ms);
+	if (r->boot_timeout_ms > 0 && qk_console_bytes(r->console) == 0)
+		t = min_wait(t, r->started_ms + r->boot_timeout_ms);
+	if (r->in_panic)
+		t = min_wait(t, r->panic_deadline_ms);
+	return t;
+}
+
+/* A deadline passed: act on the one that did. Returns true when the run is over. */
+static bool deadline_passed(struct run *r, qk_vm *vm)
+{
+	int64_t now = now_ms();
+	if (r->in_panic && now >= r->panic_deadline_ms)
+		stop_now(r, vm, QK_RUN_PANICKED);
+	else if (r->deadline_ms >= 0 && now >= r->deadline_ms)
+		stop_now(r, vm, QK_RUN_TIMED_OUT);
+	else if (r->boot_timeout_ms > 0 && qk_console_bytes(r->console) == 0 &&
+		 now >= r->started_ms + r->boot_timeout_ms)
+		stop_now(r, vm, QK_RUN_WATCHDOG);
+	else
+		return false;
+	return true;
+}
+
+static int watch(int epfd, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* The foreground loop, run as qk_vm_supervise()'s ready callback. */
+static void serve(qk_vm *vm, void *userdata)
+{
+	struct run *r = userdata;
+	r->started_ms = now_ms();
+	long long timeout_s = r->deadline_ms; /* seconds until set below */
+	r->deadline_ms = timeout_s > 0 ? r->started_ms + timeout_s * 1000 : -1;
+
+	bool enabled = false, present = false;
+	qk_error *e = NULL;
+	if (qk_vm_qmp(vm) && qk_qmp_query_kvm(qk_vm_qmp(vm), &enabled, &present, &e) == 0)
+		r->res->kvm = enabled;
+	qk_error_free(e);
+	if (r->boot_timeout_ms == 0)
+		r->boot_timeout_ms = r->res->kvm ? 10000 : 30000;
+
+	/* supervise blocked these; the ladder is ours to run while we serve. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	_cleanup_close_ int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	_cleanup_close_ int epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (sfd < 0 || epfd < 0 || watch(epfd, sfd) < 0 || watch(epfd, r->wake_fd) < 0) {
+		qk_error_set(&r->loop_err, QK_ERR_SYSTEM, errno, "run: setting up the event loop: %s",
+			     strerror(errno));
+		stop_now(r, vm, QK_RUN_STOPPED);
+		return;
+	}
+	int in_fd = r->o->input_fd;
+	if (in_fd >= 0 && watch(epfd, in_fd) < 0) {
+		/* /dev/null and regular files cannot be polled; there is nothing to wait for. */
+		log_debug("run: not forwarding input fd %d: %s", in_fd, strerror(errno));
+		in_fd = -1;
+	}
+	bool escaped = false;
+
+	for (;;) {
+		qk_vm_wait_options w = QK_VM_WAIT_OPTIONS_INIT;
+		w.timeout_ms = next_wait(r, vm);
+		w.interrupt_fd = epfd;
+		qk_vm_exit ex;
+		int ret = qk_vm_wait(vm, &w, &ex, &e);
+		if (ret == 0)
+			return; /* QEMU ended by itself */
+		if (ret == -ETIMEDOUT) {
+			qk_error_free(e);
+			e = NULL;
+			if (deadline_passed(r, vm))
+				return;
+			continue;
+		}
+		if (ret != -EINTR) {
+			qk_error_propagate(&r->loop_err, &e);
+			stop_now(r, vm, QK_RUN_STOPPED);
+			return;
+		}
+		struct epoll_event evs[4];
+		int n = epoll_wait(epfd, evs, 4, 0);
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			if (fd == sfd) {
+				struct signalfd_siginfo si;
+				if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+					stop_ladder(r, vm, (int)si.ssi_signo);
+					return;
+				}
+			} else if (fd == r->wake_fd) {
+				uint64_t v;
+				if (read(r->wake_fd, &v, sizeof(v)) < 0)
+					log_debug("run: eventfd: %s", strerror(errno));
+			} else if (fd == in_fd) {
+				char buf[4096];
+				ssize_t len = read(in_fd, buf, sizeof(buf));
+				if (len < 0 && (errno == EINTR || errno == EAGAIN))
+					continue;
+				if (len <= 0) {
+					/* Input ended: the guest keeps running, its console still shown. */
+					epoll_ctl(epfd, EPOLL_CTL_DEL, in_fd, NULL);
+					in_fd = -1;
+				} else if (forward_input(r, vm, buf, (size_t)len, &escaped)) {
+					stop_ladder(r, vm, 0);
+					return;
+				}
+			}
+		}
+	}
+}
+
+static char *strdup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static char *describe(const struct run *r, qk_vm *vm, const qk_vm_exit *ex)
+{
+	char *s = NULL;
+	int n = -1;
+	switch (r->res->end) {
+	case QK_RUN_PANICKED:
+		return strdup("guest kernel panic");
+	case QK_RUN_WATCHDOG:
+		n = asprintf(&s,
+			     "boot watchdog: the guest printed nothing on its console within %d s; "
+			     "stopped the VM%s",
+			     r->boot_timeout_ms / 1000,
+			     r->res->kvm ? ". The guest ran under KVM, which may be non-functional on "
+					   "this host (under some nested virtualization /dev/kvm opens "
+					   "but guests hang before printing anything): try the tcg "
+					   "accelerator (qkit run --accel tcg)"
+					 : "");
+		break;
+	case QK_RUN_TIMED_OUT:
+		n = asprintf(&s, "timeout: the VM still ran after %lld s; stopped it",
+			     (long long)((r->deadline_ms - r->started_ms) / 1000));
+		break;
+	case QK_RUN_STOPPED:
+		if (r->stop_signal)
+			n = asprintf(&s, "stopped on %s (signal %d)", strsignal(r->stop_signal),
+				     r->stop_signal);
+		else
+			n = asprintf(&s, "stopped on the escape key");
+		break;
+	default:
+		return qk_vm_exit_describe(vm, ex);
+	}
+	return n < 0 ? NULL : s;
+}
+
+/* qk_vm_supervise()'s ended callback: QEMU is gone, its last words still here. */
+static void ended(qk_vm *vm, const qk_vm_exit *ex, void *userdata)
+{
+	struct run *r = userdata;
+	qk_run_result *res = r->res;
+	qk_console_close(r->console);
+	res->exit_status = ex->exit_status;
+	if (r->forced) {
+		res->end = r->end;
+	} else {
+		switch (ex->end) {
+		case QK_VM_POWERED_OFF:
+			/* panic=-1 with -no-reboot: QEMU exits 0 right after the report. */
+			res->end = r->in_panic ? QK_RUN_PANICKED : QK_RUN_POWERED_OFF;
+			break;
+		case QK_VM_PANICKED:
+			res->end = QK_RUN_PANICKED;
+			break;
+		case QK_VM_TIMED_OUT:
+			res->end = QK_RUN_TIMED_OUT;
+			break;
+		case QK_VM_SIGNALED:
+			res->end = QK_RUN_QEMU_SIGNALED;
+			break;
+		default:
+			res->end = QK_RUN_QEMU_FAILED;
+			break;
+		}
+	}
+	if (res->end == QK_RUN_STOPPED)
+		res->signal = r->stop_signal;
+	else if (res->end == QK_RUN_QEMU_SIGNALED)
+		res->signal = ex->signal;
+	res->message = describe(r, vm, ex);
+	res->console_tail = qk_console_tail(r->console, TAIL_LINES);
+	res->qemu_output = qk_vm_output_tail(vm, TAIL_LINES);
+	if (res->end == QK_RUN_PANICKED)
+		res->panic_lines = r->panic_lines.len ? strdup_or_null(r->panic_lines.data)
+						      : qk_console_tail(r->console, 10);
+}
+
+void qk_run_result_clear(qk_run_result *res)
+{
+	if (!res)
+		return;
+	free(res->message);
+	free(res->panic_lines);
+	free(res->console_tail);
+	free(res->qemu_output);
+	*res = (qk_run_result)QK_RUN_RESULT_INIT;
+}
+
+const char *qk_run_end_string(qk_run_end end)
+{
+	switch (end) {
+	case QK_RUN_POWERED_OFF: return "powered off";
+	case QK_RUN_QEMU_FAILED: return "QEMU failed";
+	case QK_RUN_QEMU_SIGNALED: return "QEMU killed by a signal";
+	case QK_RUN_PANICKED: return "guest kernel panic";
+	case QK_RUN_WATCHDOG: return "boot watchdog";
+	case QK_RUN_TIMED_OUT: return "timed out";
+	case QK_RUN_STOPPED: return "stopped";
+	case QK_RUN_DETACHED: return "detached";
+	}
+	return "unknown";
+}
+
+static const char *json_str(const json_t *o, const char *section, const char *key)
+{
+	return json_string_value(json_object_get(section ? json_object_get(o, section) : o, key));
+}
+
+int qk_run_fast_boot(qk_spec *spec, qk_error **err)
+{
+	json_t *n = NULL;
+	int ret = qk_spec_to_json(spec, &n, err);
+	if (ret < 0)
+		return ret;
+	const char *arch = json_str(n, NULL, "arch");
+	const char *machine = json_str(n, "machine", "type");
+	const char *kernel = json_str(n, "boot", "kernel");
+	if (!kernel || !arch || (strcmp(arch, "x86_64") != 0 && strcmp(arch, "i386") != 0) ||
+	    (machine && strcmp(machine, "microvm") == 0)) {
+		json_decref(n);
+		return 0;
+	}
+	qk_kernel_fast_boot_result fb = { 0 };
+	ret = qk_kernel_fast_boot(kernel, NULL, &fb, err);
+	if (ret < 0) {
+		qk_error_prepend(err, "boot.kernel: ");
+	} else if (fb.pvh) {
+		log_debug("run: booting %s through its PVH vmlinux %s", kernel, fb.path);
+		ret = qk_spec_set_string(spec, "boot.kernel", fb.path, err);
+	} else {
+		log_debug("run: booting %s as it is: %s", kernel, fb.reason ? fb.reason : "no PVH entry");
+	}
+	qk_kernel_fast_boot_result_clear(&fb);
+	json_decref(n);
+	return ret;
+}
+
+int qk_run(qk_spec *spec, const qk_run_options *opts, qk_run_result *res, qk_error **err)
+{
+	static const qk_run_options defaults = QK_RUN_OPTIONS_INIT;
+	if (!opts)
+		opts = &defaults;
+	if (opts->detach && !opts->name)
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "run: a detached VM needs a name");
+	if (opts->name && !qk_vm_name_valid(opts->name, err))
+		return -EINVAL;
+
+	int ret = qk_spec_validate(spec, err);
+	if (ret < 0)
+		return ret;
+	if (opts->fast_boot && (ret = qk_run_fast_boot(spec, err)) < 0)
+		return ret;
+	_cleanup_(json_decrefp) json_t *normal = NULL;
+	if ((ret = qk_spec_to_json(spec, &normal, err)) < 0)
+		return ret;
+	const char *console_type = json_str(normal, "console", "type");
+	bool console = !console_type || strcmp(console_type, "none") != 0;
+	bool paused = json_is_true(json_object_get(json_object_get(normal, "boot"), "paused"));
+
+	qk_render_opts ropts = QK_RENDER_OPTS_INIT;
+	if (console)
+		ropts.console_chardev = QK_VM_CONSOLE_CHARDEV;
+	_cleanup_(qk_argv_freep) char **argv = NULL;
+	if ((ret = qk_spec_render(spec, &ropts, &argv, err)) < 0)
+		return ret;
+
+	qk_vm_supervise_options sopts = QK_VM_SUPERVISE_OPTIONS_INIT;
+	sopts.name = opts->name;
+	sopts.spec = normal;
+	sopts.stop = opts->stop;
+	qk_vm_options vopts = QK_VM_OPTIONS_INIT;
+	vopts.console = console;
+	long long timeout_s = qk_spec_timeout(spec);
+
+	if (opts->detach) {
+		sopts.timeout_ms = timeout_s > 0 ? (int)(timeout_s * 1000) : -1;
+		pid_t sup = 0;
+		if ((ret = qk_vm_detach(&sopts, argv, &vopts, &sup, err)) < 0)
+			return ret;
+		res->end = QK_RUN_DETACHED;
+		res->supervisor_pid = sup;
+		return 0;
+	}
+
+	struct run r = {
+		.o = opts,
+		.res = res,
+		.wake_fd = -1,
+		.deadline_ms = timeout_s, /* turned into a deadline once QEMU runs */
+		.boot_timeout_ms = console && !paused ? opts->boot_timeout_ms : -1,
+		.panic_lines = BUF_INIT,
+	};
+	qk_console_options copts = QK_CONSOLE_OPTIONS_INIT;
+	copts.on_line = on_line;
+	copts.userdata = &r;
+	if ((ret = qk_console_new(&r.console, &copts, err)) < 0)
+		return ret;
+	r.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (r.wake_fd < 0) {
+		qk_console_free(r.console);
+		return qk_error_set(err, QK_ERR_SYSTEM, errno, "eventfd: %s", strerror(errno));
+	}
+	/* ^C in a cooked terminal reaches qkit alone, which runs the ladder. */
+	vopts.new_process_group = true;
+	vopts.console_fn = on_console;
+	vopts.console_userdata = &r;
+	sopts.ready = serve;
+	sopts.ended = ended;
+	sopts.userdata = &r;
+	qk_vm_exit ex;
+	ret = qk_vm_supervise(&sopts, argv, &vopts, &ex, err);
+	if (ret >= 0 && r.loop_err)
+		log_warning("run: %s", qk_error_message(r.loop_err));
+	qk_error_free(r.loop_err);
+	close(r.wake_fd);
+	qk_console_free(r.console);
+	buf_free(&r.panic_lines);
+	return ret < 0 ? ret : 0;
+}
