@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -501,7 +502,7 @@ static void fill_result(struct guest *g, struct run *run, qk_exec_result *res)
 	res->message = g->end_message ? strdup(g->end_message) : strdup("the VM ended");
 }
 
-static int run_in_guest(const char *kernel, const char *initrd, const struct share *shares,
+static int run_in_guest(const char *kernel, int initrd_fd, const struct share *shares,
 			size_t n_shares, const qk_exec_options *o, const struct arch *arch,
 			qk_exec_result *res, qk_error **err)
 {
@@ -520,6 +521,12 @@ static int run_in_guest(const char *kernel, const char *initrd, const struct sha
 	struct run run = { .opts = o, .status = BUF_INIT, .events = BUF_INIT };
 	int r;
 	guest_init(&g);
+	/* The file is already unlinked: QEMU reads it through its descriptor. */
+	int initrd_no = guest_pass_fd(&g, initrd_fd, err);
+	if (initrd_no < 0) {
+		r = initrd_no;
+		goto out;
+	}
 	g.kvm = kvm;
 	g.timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 0;
 	g.boot_timeout_ms = o->boot_timeout_ms < 0 ? 0
@@ -555,7 +562,7 @@ static int run_in_guest(const char *kernel, const char *initrd, const struct sha
 	guest_arg(&g, "-kernel");
 	guest_arg(&g, "%s", boot ? boot : kernel);
 	guest_arg(&g, "-initrd");
-	guest_arg(&g, "%s", initrd);
+	guest_arg(&g, "/dev/fd/%d", initrd_no);
 	guest_arg(&g, "-append");
 	guest_arg(&g, "console=%s panic=-1 rdinit=/init%s%s", arch->console, o->append ? " " : "",
 		  o->append ? o->append : "");
@@ -593,13 +600,20 @@ static int run_with_initramfs(const char *kernel, const char *modules, const str
 				    strerror(e));
 	}
 	int r = build_initramfs(initrd, modules, shares, n_shares, cwd, argv, argc, o, err);
-	if (r < 0)
-		qk_error_prepend(err, "building the initramfs: ");
-	else
-		r = run_in_guest(kernel, initrd, shares, n_shares, o, arch, res, err);
+	/*
+	 * Unlinked before QEMU starts, so nothing is left behind however qkit
+	 * ends (^C included).
+	 */
+	int fd = r < 0 ? -1 : open(initrd, O_RDONLY | O_CLOEXEC);
+	if (r == 0 && fd < 0)
+		r = qk_error_set(err, QK_ERR_SYSTEM, errno, "%s: %s", initrd, strerror(errno));
 	unlink(initrd);
 	rmdir(tmp);
-	return r;
+	if (r < 0) {
+		qk_error_prepend(err, "building the initramfs: ");
+		return r;
+	}
+	return run_in_guest(kernel, fd, shares, n_shares, o, arch, res, err);
 }
 
 int qk_exec_run(const char *const *argv, size_t argc, const qk_exec_options *o,
