@@ -497,13 +497,20 @@ int qk_qmp_process(qk_qmp *qmp, qk_error **err)
 	return 0;
 }
 
+/* While the outbox holds bytes, come back this often to write them. */
+#define OUTBOX_RETRY_MS 10
+
 int qk_qmp_next_timeout(const qk_qmp *qmp)
 {
 	int64_t first = INT64_MAX;
 	for (const struct pending *p = qmp->pending; p; p = p->next)
 		if (p->deadline_ns < first)
 			first = p->deadline_ns;
-	return qmp_ms_until(first);
+	int ms = qmp_ms_until(first);
+	/* Callers poll for input only, so a command stuck in the outbox needs a timer. */
+	if (qmp->out.len && (ms < 0 || ms > OUTBOX_RETRY_MS))
+		ms = OUTBOX_RETRY_MS;
+	return ms;
 }
 
 /*

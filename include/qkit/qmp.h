@@ -165,7 +165,10 @@ size_t qk_qmp_pending(const qk_qmp *qmp);
 int qk_qmp_fd(const qk_qmp *qmp);
 int qk_qmp_process(qk_qmp *qmp, qk_error **err);
 
-/* Milliseconds until the earliest command deadline, or -1 if none. */
+/*
+ * Milliseconds until the earliest command deadline, or -1 if none; at most
+ * a few while commands wait to be written (see qk_qmp_send()).
+ */
 int qk_qmp_next_timeout(const qk_qmp *qmp);
 
 /* Whether the connection is still open. */

@@ -387,6 +387,37 @@ static void a_handler_may_send_while_a_send_waits(void **state)
 	qk_qmp_free(qmp);
 }
 
+static void a_command_queued_behind_a_timed_out_send_still_goes_out(void **state)
+{
+	memset(&nested_done, 0, sizeof(nested_done));
+	qk_qmp *qmp = connect_fake("normal", NULL);
+	int sent = -1;
+	assert_true(qk_qmp_add_event_handler(qmp, "PING", send_from_handler, &sent, NULL) > 0);
+	json_t *pause = json_pack("{s:i, s:i}", "ms", 1500, "event_ms", 200);
+	assert_int_equal(qk_qmp_execute(qmp, "pause", pause, NULL, NULL), 0);
+	json_decref(pause);
+
+	/* The handler's command queues behind the big one, which then times out half sent. */
+	json_t *big = big_args(4u << 20);
+	expect_failure(QK_ERR_TIMEOUT, "echo",
+		       qk_qmp_execute_full(qmp, "echo", big, NULL, 0, 600, NULL, &xerr));
+	json_decref(big);
+	assert_int_equal(sent, 1);
+
+	/* A caller's own loop, polling for input only, still gets both written and the reply read. */
+	int64_t deadline = now_ms() + 10000;
+	while (nested_done.n < 1 && now_ms() < deadline) {
+		struct pollfd pfd = { .fd = qk_qmp_fd(qmp), .events = POLLIN };
+		poll(&pfd, 1, qk_qmp_next_timeout(qmp));
+		assert_int_equal(qk_qmp_process(qmp, NULL), 0);
+	}
+	assert_int_equal(nested_done.n, 1);
+	assert_int_equal(nested_done.kind[0], 0);
+	assert_string_equal(json_string_value(json_object_get(nested_done.ret[0], "from")), "handler");
+	json_decref(nested_done.ret[0]);
+	qk_qmp_free(qmp);
+}
+
 struct flood_count {
 	long seen;
 	long out_of_order;
@@ -732,6 +763,7 @@ int main(void)
 		cmocka_unit_test_teardown(a_command_that_is_never_answered_times_out_alone, stop_fake),
 		cmocka_unit_test_teardown(a_send_that_times_out_leaves_the_stream_whole, stop_fake),
 		cmocka_unit_test_teardown(a_handler_may_send_while_a_send_waits, stop_fake),
+		cmocka_unit_test_teardown(a_command_queued_behind_a_timed_out_send_still_goes_out, stop_fake),
 		cmocka_unit_test_teardown(a_hundred_thousand_events_while_commands_run, stop_fake),
 		cmocka_unit_test_teardown(wait_event_takes_the_match_and_keeps_the_rest, stop_fake),
 		cmocka_unit_test_teardown(device_del_waits_as_long_as_the_connection_default, stop_fake),
