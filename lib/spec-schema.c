@@ -210,38 +210,31 @@ struct devctx {
 	json_t *devs;   /* the normal list */
 	char **labels;  /* "devices[2] (disk \"root\")", parallel to devs */
 	size_t n;
+	json_t *taken;  /* every id given or allocated, as keys */
+	json_t *next;   /* per id prefix, the number to try next */
 };
 
 static void devctx_free(struct devctx *d)
 {
+	json_decref(d->taken);
+	json_decref(d->next);
 	for (size_t i = 0; i < d->n; i++)
 		free(d->labels[i]);
 	free(d->labels);
 }
 
-static bool id_taken(json_t *raw_devs, json_t *devs, const char *id)
+/* The first PREFIXn not taken; numbering goes on from the last one per prefix. */
+static char *allocate_id(struct devctx *d, const char *prefix)
 {
-	size_t i;
-	json_t *d;
-	json_array_foreach(raw_devs, i, d) {
-		json_t *rid = json_object_get(d, "id");
-		if (json_is_string(rid) && strcmp(json_string_value(rid), id) == 0)
-			return true;
-	}
-	json_array_foreach(devs, i, d)
-		if (strcmp(json_string_value(json_object_get(d, "id")), id) == 0)
-			return true;
-	return false;
-}
-
-static char *allocate_id(json_t *raw_devs, json_t *devs, const char *prefix)
-{
-	for (int n = 0;; n++) {
+	for (long long n = json_integer_value(json_object_get(d->next, prefix));; n++) {
 		char *id = NULL;
-		if (asprintf(&id, "%s%d", prefix, n) < 0)
+		if (asprintf(&id, "%s%lld", prefix, n) < 0)
 			return NULL;
-		if (!id_taken(raw_devs, devs, id))
+		if (!json_object_get(d->taken, id)) {
+			json_object_set_new(d->taken, id, json_true());
+			json_object_set_new(d->next, prefix, json_integer(n + 1));
 			return id;
+		}
 		free(id);
 	}
 }
@@ -323,6 +316,12 @@ static void normalize_devices(struct vctx *v, json_t *raw_devs, struct devctx *d
 	size_t i;
 	json_t *raw;
 
+	json_array_foreach(raw_devs, i, raw) {
+		json_t *id = json_object_get(raw, "id");
+		if (json_is_string(id))
+			json_object_set_new(d->taken, json_string_value(id), json_true());
+	}
+
 	/*
 	 * Controllers the devices need and the spec does not list come
 	 * first, so they exist before anything plugs into them; they show in
@@ -345,7 +344,7 @@ static void normalize_devices(struct vctx *v, json_t *raw_devs, struct devctx *d
 		if (!needs_met(v, k->needs))
 			continue; /* the consumer reports it */
 		json_t *dev = implicit_device(v, controllers[c], NULL);
-		char *id = allocate_id(raw_devs, d->devs, k->id_prefix);
+		char *id = allocate_id(d, k->id_prefix);
 		json_object_set_new(dev, "id", json_string(id));
 		char *label = NULL;
 		if (asprintf(&label, "implicit %s \"%s\"", controllers[c], id) < 0)
@@ -394,7 +393,7 @@ static void normalize_devices(struct vctx *v, json_t *raw_devs, struct devctx *d
 				 i, k->name, r);
 			continue;
 		} else {
-			id = allocate_id(raw_devs, d->devs, k->id_prefix);
+			id = allocate_id(d, k->id_prefix);
 		}
 		if (asprintf(&label, "devices[%zu] (%s \"%s\")", i, k->name, id) < 0)
 			return;
@@ -420,15 +419,17 @@ static void normalize_devices(struct vctx *v, json_t *raw_devs, struct devctx *d
 	}
 
 	/* Ids are unique across devices. */
-	for (size_t a = 0; a < d->n; a++)
-		for (size_t b = 0; b < a; b++) {
-			const char *ia = str_of(json_array_get(d->devs, a), "id");
-			if (strcmp(ia, str_of(json_array_get(d->devs, b), "id")) == 0) {
-				vproblem(v, d->labels[a], "id \"%s\" is already used by %s", ia,
-					 d->labels[b]);
-				break;
-			}
-		}
+	json_t *first = json_object();
+	for (size_t a = 0; a < d->n; a++) {
+		const char *id = str_of(json_array_get(d->devs, a), "id");
+		json_t *b = json_object_get(first, id);
+		if (b)
+			vproblem(v, d->labels[a], "id \"%s\" is already used by %s", id,
+				 d->labels[json_integer_value(b)]);
+		else
+			json_object_set_new(first, id, json_integer((json_int_t)a));
+	}
+	json_decref(first);
 }
 
 /* ---- rules that span fields ---- */
@@ -847,7 +848,7 @@ json_t *spec_normalize(const qk_spec *spec, unsigned qemu_version, struct vctx *
 		json_object_set_new(display, "vnc", vnc);
 	}
 
-	struct devctx d = { .devs = json_array() };
+	struct devctx d = { .devs = json_array(), .taken = json_object(), .next = json_object() };
 	json_t *raw_devs = json_object_get(raw, "devices");
 	if (raw_devs && !json_is_array(raw_devs)) {
 		_cleanup_free_ char *r = value_repr(raw_devs);
