@@ -13,6 +13,7 @@
 
 #include <qkit/initramfs.h>
 #include <qkit/kernel.h>
+#include <qkit/spec.h>
 
 #include "buf.h"
 #include "harness-private.h"
@@ -60,16 +61,14 @@ static const char run_script[] =
 	"echo \"$s\" >\"$st\"\n"
 	"exit \"$s\"\n";
 
+/* What qkit exec boots; the spec fills in machine, CPU, console per architecture. */
 struct arch {
 	const char *name;
-	const char *qemu;
-	const char *machine;
-	const char *console; /* the kernel's name for the first serial port */
 };
 
 static const struct arch arches[] = {
-	{ "x86_64", "qemu-system-x86_64", "q35", "ttyS0" },
-	{ "aarch64", "qemu-system-aarch64", "virt", "ttyAMA0" },
+	{ "x86_64" },
+	{ "aarch64" },
 };
 
 void qk_exec_result_clear(qk_exec_result *res)
@@ -428,21 +427,34 @@ static const struct arch *find_arch(const char *name)
 	return NULL;
 }
 
-static void add_fsdev(struct guest *g, size_t i, const struct share *s)
+/* The spec for the run: shares as 9p fs devices, everything escaped by the renderer. */
+static int render(struct guest *g, const struct arch *arch, const char *accel, const char *kernel,
+		  int initrd_no, const struct share *shares, size_t n_shares, const qk_exec_options *o,
+		  qk_error **err)
 {
-	struct buf b = BUF_INIT;
-	buf_printf(&b, "local,id=qkit-fs%zu,security_model=none,path=", i);
-	guest_escape_value(&b, s->path);
-	if (s->readonly)
-		buf_puts(&b, ",readonly=on");
-	guest_arg(g, "-fsdev");
-	guest_arg(g, "%s", b.data);
-	buf_reset(&b);
-	buf_printf(&b, "virtio-9p-pci,fsdev=qkit-fs%zu,mount_tag=", i);
-	guest_escape_value(&b, s->tag);
-	guest_arg(g, "-device");
-	guest_arg(g, "%s", b.data);
-	buf_free(&b);
+	char initrd[32];
+	snprintf(initrd, sizeof(initrd), "/dev/fd/%d", initrd_no);
+	_cleanup_free_ char *append = NULL;
+	if (asprintf(&append, "panic=-1 rdinit=/init%s%s", o->append ? " " : "",
+		     o->append ? o->append : "") < 0)
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+	struct guest_base base = {
+		.arch = arch->name, .accel = accel, .mem_mb = o->mem_mb, .cpus = o->cpus,
+		.kernel = kernel, .initrd = initrd, .append = append,
+	};
+	_cleanup_(qk_spec_freep) qk_spec *spec = NULL;
+	int r = guest_spec(g, &base, &spec, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n_shares; i++) {
+		qk_device *dev;
+		if ((r = qk_spec_add_fs(spec, "9p", shares[i].tag, &dev, err)) < 0 ||
+		    (r = qk_device_set_string(dev, "path", shares[i].path, err)) < 0 ||
+		    (r = qk_device_set_string(dev, "security-model", "none", err)) < 0 ||
+		    (shares[i].readonly && (r = qk_device_set_bool(dev, "readonly", true, err)) < 0))
+			return r;
+	}
+	return guest_render(g, spec, err);
 }
 
 static char *make_tmpdir(void)
@@ -533,23 +545,6 @@ static int run_in_guest(const char *kernel, int initrd_fd, const struct share *s
 			    : o->boot_timeout_ms > 0 ? o->boot_timeout_ms
 			    : kvm ? 10000 : 30000;
 
-	guest_arg(&g, "%s", arch->qemu);
-	guest_arg(&g, "-machine");
-	guest_arg(&g, "%s,accel=%s", arch->machine, accel);
-	/* Under KVM, QEMU's default model: "host" aborts on some nested hosts. */
-	if (!kvm) {
-		guest_arg(&g, "-cpu");
-		guest_arg(&g, "max");
-	}
-	guest_arg(&g, "-m");
-	guest_arg(&g, "%u", o->mem_mb ? o->mem_mb : 256);
-	guest_arg(&g, "-smp");
-	guest_arg(&g, "%u", o->cpus ? o->cpus : 1);
-	guest_arg(&g, "-nodefaults");
-	guest_arg(&g, "-no-user-config");
-	guest_arg(&g, "-display");
-	guest_arg(&g, "none");
-	guest_arg(&g, "-no-reboot");
 	if ((r = guest_add_console(&g, "vm", o->console_log, o->on_console_line, o->console_userdata,
 				   err)) < 0 ||
 	    (r = guest_add_port(&g, PORT_STDOUT, on_stdout, &run, err)) < 0 ||
@@ -557,15 +552,9 @@ static int run_in_guest(const char *kernel, int initrd_fd, const struct share *s
 	    (r = guest_add_port(&g, PORT_STATUS, on_status, &run, err)) < 0 ||
 	    (r = guest_add_port(&g, PORT_EVENT, on_event_data, &run, err)) < 0)
 		goto out;
-	for (size_t i = 0; i < n_shares; i++)
-		add_fsdev(&g, i, &shares[i]);
-	guest_arg(&g, "-kernel");
-	guest_arg(&g, "%s", boot ? boot : kernel);
-	guest_arg(&g, "-initrd");
-	guest_arg(&g, "/dev/fd/%d", initrd_no);
-	guest_arg(&g, "-append");
-	guest_arg(&g, "console=%s panic=-1 rdinit=/init%s%s", arch->console, o->append ? " " : "",
-		  o->append ? o->append : "");
+	if ((r = render(&g, arch, accel, boot ? boot : kernel, initrd_no, shares, n_shares, o,
+			err)) < 0)
+		goto out;
 
 	if ((r = guest_launch(&g, err)) < 0) {
 		if (r == -ENOENT)

@@ -20,6 +20,7 @@
 
 #include <qkit/console.h>
 #include <qkit/error.h>
+#include <qkit/spec.h>
 
 #include "buf.h"
 
@@ -41,21 +42,20 @@ typedef void (*guest_data_fn)(const char *data, size_t len, void *userdata);
 struct guest_port {
 	char *name;  /* the virtserialport name, e.g. "qkit.stdout" */
 	int fd;      /* our end of the socketpair */
+	int qemu_fd; /* QEMU's end: its number in QEMU */
 	guest_data_fn fn;
 	void *userdata;
 };
 
 struct guest {
-	/* Filled by guest_init() and guest_add_*() before guest_launch(). */
-	struct buf args;           /* argv, NUL-separated, built with guest_arg() */
-	size_t n_args;
+	/* Filled by guest_init(), guest_add_*() and guest_spec() before guest_launch(). */
 	int child_fds[GUEST_MAX_FDS]; /* become 3, 4, ... in QEMU */
 	size_t n_child_fds;
 	struct guest_port ports[GUEST_MAX_PORTS];
 	size_t n_ports;
-	bool have_serial_bus;
 	qk_console *console;
 	int console_fd;
+	int console_qemu_fd; /* its number in QEMU */
 	qk_console_line_fn user_line_fn;
 	void *user_line_data;
 
@@ -77,34 +77,50 @@ struct guest {
 	enum guest_end end;
 	int qemu_status;     /* exit status, or 128 + signal */
 	char *end_message;   /* for people: why it ended, when not a plain power-off */
-	char **argv;         /* as launched, for guest_command_line() */
+	char **argv;         /* QEMU's, as the spec rendered it */
 };
 
 void guest_init(struct guest *g);
 void guest_destroy(struct guest *g); /* kills QEMU if it still runs */
 
-/* Append one argument (printf-style) to QEMU's argv. */
-int guest_arg(struct guest *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/*
- * Append a QEMU option value with every ',' doubled, as QEMU's option
- * syntax requires for values (never for keys).
- */
-void guest_escape_value(struct buf *b, const char *value);
-
 /* Hand fd to QEMU; returns the number it will have there (takes ownership). */
 int guest_pass_fd(struct guest *g, int fd, qk_error **err);
 
 /*
- * The serial console on a socketpair, as -serial chardev:qkit-console,
- * feeding a qk_console whose lines also go to line_fn (may be NULL).
+ * The serial console on a socketpair feeding a qk_console whose lines also
+ * go to line_fn (may be NULL). Returns the socket's number in QEMU, for
+ * the spec's console backend {type: fd}.
  */
 int guest_add_console(struct guest *g, const char *name, const char *log_path,
 		      qk_console_line_fn line_fn, void *userdata, qk_error **err);
 
-/* A virtserialport called name on a socketpair; what the guest writes goes to fn. */
+/*
+ * A socketpair for the virtserialport called name; what the guest writes
+ * goes to fn. Returns the socket's number in QEMU, for a channel device.
+ */
 int guest_add_port(struct guest *g, const char *name, guest_data_fn fn, void *userdata,
 		   qk_error **err);
+
+/* What a guest's spec needs; the caller adds devices before guest_render(). */
+struct guest_base {
+	const char *arch;   /* "x86_64", "aarch64" */
+	const char *accel;  /* "tcg" or "kvm" */
+	unsigned mem_mb;
+	unsigned cpus;
+	const char *kernel;
+	const char *initrd; /* NULL: none */
+	const char *append; /* after the console= qkit's spec puts first */
+};
+
+/*
+ * A spec with the base settings, the console on the guest's console
+ * socket, -no-reboot and, for each port added so far, a channel device on
+ * its socket. Free it with qk_spec_free().
+ */
+int guest_spec(struct guest *g, const struct guest_base *base, qk_spec **out, qk_error **err);
+
+/* Render spec into the guest's argv (every value escaped by the renderer). */
+int guest_render(struct guest *g, const qk_spec *spec, qk_error **err);
 
 int guest_launch(struct guest *g, qk_error **err);
 

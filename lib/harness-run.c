@@ -37,6 +37,7 @@ void guest_init(struct guest *g)
 {
 	memset(g, 0, sizeof(*g));
 	g->console_fd = -1;
+	g->console_qemu_fd = -1;
 	g->pidfd = -1;
 	g->stderr_fd = -1;
 	g->qemu_status = -1;
@@ -64,38 +65,11 @@ void guest_destroy(struct guest *g)
 	if (g->stderr_fd >= 0)
 		close(g->stderr_fd);
 	qk_console_free(g->console);
-	buf_free(&g->args);
 	buf_free(&g->qemu_output);
 	buf_free(&g->panic_lines);
 	free(g->end_message);
-	free(g->argv);
+	qk_argv_free(g->argv);
 	guest_init(g);
-}
-
-int guest_arg(struct guest *g, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *s = NULL;
-	int n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return -ENOMEM;
-	/* Each argument ends in its NUL, so the buffer is argv back to back. */
-	int r = buf_append(&g->args, s, (size_t)n + 1);
-	free(s);
-	if (r == 0)
-		g->n_args++;
-	return r;
-}
-
-void guest_escape_value(struct buf *b, const char *value)
-{
-	for (const char *p = value; *p; p++) {
-		buf_putc(b, *p);
-		if (*p == ',')
-			buf_putc(b, ',');
-	}
 }
 
 int guest_pass_fd(struct guest *g, int fd, qk_error **err)
@@ -165,13 +139,9 @@ int guest_add_console(struct guest *g, const char *name, const char *log_path,
 	g->user_line_fn = line_fn;
 	g->user_line_data = userdata;
 	int n = pair_for_qemu(g, &g->console_fd, err);
-	if (n < 0)
-		return n;
-	guest_arg(g, "-chardev");
-	guest_arg(g, "socket,id=qkit-console,fd=%d,server=off", n);
-	guest_arg(g, "-serial");
-	guest_arg(g, "chardev:qkit-console");
-	return 0;
+	if (n >= 0)
+		g->console_qemu_fd = n;
+	return n;
 }
 
 int guest_add_port(struct guest *g, const char *name, guest_data_fn fn, void *userdata,
@@ -180,11 +150,6 @@ int guest_add_port(struct guest *g, const char *name, guest_data_fn fn, void *us
 	if (g->n_ports >= GUEST_MAX_PORTS)
 		return qk_error_set(err, QK_ERR_INVALID, E2BIG, "more than %d virtio-serial ports",
 				    GUEST_MAX_PORTS);
-	if (!g->have_serial_bus) {
-		guest_arg(g, "-device");
-		guest_arg(g, "virtio-serial-pci,id=qkit-serial");
-		g->have_serial_bus = true;
-	}
 	struct guest_port *p = &g->ports[g->n_ports];
 	p->fd = -1;
 	int n = pair_for_qemu(g, &p->fd, err);
@@ -196,28 +161,60 @@ int guest_add_port(struct guest *g, const char *name, guest_data_fn fn, void *us
 		close(p->fd);
 		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
 	}
-	size_t id = g->n_ports++;
-	struct buf dev = BUF_INIT;
-	buf_printf(&dev, "virtserialport,bus=qkit-serial.0,chardev=qkit-port%zu,name=", id);
-	guest_escape_value(&dev, name);
-	guest_arg(g, "-chardev");
-	guest_arg(g, "socket,id=qkit-port%zu,fd=%d,server=off", id, n);
-	guest_arg(g, "-device");
-	guest_arg(g, "%s", dev.data);
-	buf_free(&dev);
+	p->qemu_fd = n;
+	g->n_ports++;
+	return n;
+}
+
+
+int guest_spec(struct guest *g, const struct guest_base *b, qk_spec **out, qk_error **err)
+{
+	_cleanup_(qk_spec_freep) qk_spec *spec = NULL;
+	char mem[32];
+	bool kvm = strcmp(b->accel, "kvm") == 0;
+	int r;
+
+	snprintf(mem, sizeof(mem), "%uM", b->mem_mb ? b->mem_mb : 256);
+	if ((r = qk_spec_new(&spec, err)) < 0 ||
+	    (r = qk_spec_set_string(spec, "arch", b->arch, err)) < 0 ||
+	    (r = qk_spec_append_string(spec, "machine.accel", b->accel, err)) < 0 ||
+	    (r = qk_spec_set_int(spec, "cpu.count", b->cpus ? b->cpus : 1, err)) < 0 ||
+	    (r = qk_spec_set_string(spec, "memory.size", mem, err)) < 0 ||
+	    (r = qk_spec_set_string(spec, "boot.kernel", b->kernel, err)) < 0 ||
+	    (b->initrd && (r = qk_spec_set_string(spec, "boot.initrd", b->initrd, err)) < 0) ||
+	    (r = qk_spec_set_string(spec, "boot.append", b->append, err)) < 0 ||
+	    (r = qk_spec_set_bool(spec, "options.no-reboot", true, err)) < 0 ||
+	    (r = qk_spec_set_string(spec, "console.backend.type", "fd", err)) < 0 ||
+	    (r = qk_spec_set_int(spec, "console.backend.fd", g->console_qemu_fd, err)) < 0)
+		return r;
+	/*
+	 * Under KVM on x86, QEMU's own default model rather than the spec's
+	 * "host": on some nested hosts "host" makes QEMU abort at start
+	 * (an MSR it cannot set), which hides the hang the watchdog explains.
+	 */
+	if (kvm && strcmp(b->arch, "x86_64") == 0 &&
+	    (r = qk_spec_set_string(spec, "cpu.model", "qemu64", err)) < 0)
+		return r;
+	for (size_t i = 0; i < g->n_ports; i++) {
+		qk_device *dev;
+		if ((r = qk_spec_add_device(spec, "channel", &dev, err)) < 0 ||
+		    (r = qk_device_set_string(dev, "name", g->ports[i].name, err)) < 0 ||
+		    (r = qk_device_set_string(dev, "backend.type", "fd", err)) < 0 ||
+		    (r = qk_device_set_int(dev, "backend.fd", g->ports[i].qemu_fd, err)) < 0)
+			return r;
+	}
+	*out = TAKE_PTR(spec);
 	return 0;
 }
 
-static void build_argv(struct guest *g)
+int guest_render(struct guest *g, const qk_spec *spec, qk_error **err)
 {
-	g->argv = calloc(g->n_args + 1, sizeof(char *));
-	if (!g->argv)
-		return;
-	char *p = g->args.data;
-	for (size_t i = 0; i < g->n_args; i++) {
-		g->argv[i] = p;
-		p += strlen(p) + 1;
-	}
+	qk_argv_free(g->argv);
+	g->argv = NULL;
+	int r = qk_spec_render(spec, NULL, &g->argv, err);
+	if (r < 0)
+		qk_error_prepend(err, "QEMU's command line: ");
+	return r;
 }
 
 /* In the child between fork and exec: only async-signal-safe calls. */
@@ -252,9 +249,8 @@ int guest_launch(struct guest *g, qk_error **err)
 {
 	int out[2], status_pipe[2];
 
-	build_argv(g);
 	if (!g->argv)
-		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "no QEMU command line rendered");
 	if (pipe2(out, O_CLOEXEC) < 0)
 		return qk_error_set(err, QK_ERR_SYSTEM, errno, "pipe: %s", strerror(errno));
 	if (pipe2(status_pipe, O_CLOEXEC) < 0) {
@@ -299,7 +295,8 @@ int guest_launch(struct guest *g, qk_error **err)
 	g->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	g->started_ms = guest_now_ms();
 	_cleanup_free_ char *cmdline = guest_command_line(g);
-	log_debug("started QEMU (pid %d): %s", (int)pid, cmdline ? cmdline : g->argv[0]);
+	log_debug("started QEMU (pid %d); by hand, with the console on stdio: %s", (int)pid,
+		  cmdline ? cmdline : g->argv[0]);
 	return 0;
 }
 
@@ -536,13 +533,13 @@ static bool needs_quoting(const char *s)
  * The chardevs on inherited fds cannot be reproduced from a shell: there
  * the console becomes stdio and the ports go nowhere.
  */
-static const char *portable_arg(const char *a, char *tmp, size_t size)
+static const char *portable_arg(const struct guest *g, const char *a, char *tmp, size_t size)
 {
 	char id[64];
-	int fd;
-	if (sscanf(a, "socket,id=%63[^,],fd=%d,server=off", id, &fd) != 2)
+	int fd, end = 0;
+	if (sscanf(a, "socket,id=%63[^,],fd=%d%n", id, &fd, &end) != 2 || a[end] != '\0')
 		return a;
-	if (strcmp(id, "qkit-console") == 0)
+	if (fd == g->console_qemu_fd)
 		snprintf(tmp, size, "stdio,id=%s,signal=off", id);
 	else
 		snprintf(tmp, size, "null,id=%s", id);
@@ -554,7 +551,7 @@ char *guest_command_line(const struct guest *g)
 	struct buf b = BUF_INIT;
 	char tmp[128];
 	for (size_t i = 0; g->argv && g->argv[i]; i++) {
-		const char *a = portable_arg(g->argv[i], tmp, sizeof(tmp));
+		const char *a = portable_arg(g, g->argv[i], tmp, sizeof(tmp));
 		if (i)
 			buf_putc(&b, ' ');
 		if (!needs_quoting(a)) {

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "util.h"
 
+
 struct qk_harness {
 	struct guest g;
 };
@@ -97,37 +98,24 @@ static int build(qk_harness *h, const qk_harness_options *o, qk_error **err)
 	g->boot_timeout_ms = o->boot_timeout_ms < 0 ? 0
 			     : o->boot_timeout_ms > 0 ? o->boot_timeout_ms
 			     : kvm ? 10000 : 30000;
-	guest_arg(g, "qemu-system-x86_64");
-	guest_arg(g, "-machine");
-	guest_arg(g, "q35,accel=%s", accel);
-	if (!kvm) {
-		guest_arg(g, "-cpu");
-		guest_arg(g, "max");
-	}
-	guest_arg(g, "-m");
-	guest_arg(g, "%u", o->mem_mb ? o->mem_mb : 256);
-	guest_arg(g, "-smp");
-	guest_arg(g, "%u", o->cpus ? o->cpus : 1);
-	guest_arg(g, "-nodefaults");
-	guest_arg(g, "-no-user-config");
-	guest_arg(g, "-display");
-	guest_arg(g, "none");
-	guest_arg(g, "-no-reboot");
 	r = guest_add_console(g, o->name ? o->name : "vm0", o->console_log, o->on_console_line,
 			      o->userdata, err);
 	if (r < 0)
 		return r;
-	guest_arg(g, "-kernel");
-	guest_arg(g, "%s", boot ? boot : kernel);
-	if (o->initrd) {
-		guest_arg(g, "-initrd");
-		guest_arg(g, "%s", o->initrd);
-	}
-	guest_arg(g, "-append");
-	guest_arg(g, "console=ttyS0 panic=-1%s%s", o->append ? " " : "", o->append ? o->append : "");
+	_cleanup_free_ char *append = NULL;
+	if (asprintf(&append, "panic=-1%s%s", o->append ? " " : "", o->append ? o->append : "") < 0)
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+	struct guest_base base = {
+		.arch = "x86_64", .accel = accel, .mem_mb = o->mem_mb, .cpus = o->cpus,
+		.kernel = boot ? boot : kernel, .initrd = o->initrd, .append = append,
+	};
+	_cleanup_(qk_spec_freep) qk_spec *spec = NULL;
+	if ((r = guest_spec(g, &base, &spec, err)) < 0)
+		return r;
 	for (size_t i = 0; i < o->n_extra_args; i++)
-		guest_arg(g, "%s", o->extra_args[i]);
-	return 0;
+		if ((r = qk_spec_append_string(spec, "extra-args", o->extra_args[i], err)) < 0)
+			return r;
+	return guest_render(g, spec, err);
 }
 
 int qk_harness_start(qk_harness **out, const qk_harness_options *opts, qk_error **err)

@@ -108,8 +108,8 @@ static void report_is_a_runnable_command_line(void **state)
 	assert_int_equal(qk_harness_wait(h, 90000, &end, NULL), 0);
 	char *report = qk_harness_report(h);
 	/* The console on stdio instead of the inherited socket. */
-	assert_non_null(strstr(report, "qemu-system-x86_64 -machine q35,accel=tcg"));
-	assert_non_null(strstr(report, "-chardev stdio,id=qkit-console,signal=off"));
+	assert_non_null(strstr(report, "qemu-system-x86_64 -no-user-config -nodefaults -machine q35 -accel tcg"));
+	assert_non_null(strstr(report, "-chardev stdio,id=console0,signal=off -serial chardev:console0"));
 	assert_null(strstr(report, "fd="));
 	assert_non_null(strstr(report, "The console's last lines:\n"));
 	assert_non_null(strstr(report, "QKIT-GUEST-READY"));
