@@ -431,8 +431,32 @@ static const struct field iommu_fields[] = {
 	FIELDS_END,
 };
 
+/* A machine option as the spec gives it, as text ("split", "true"), or NULL. */
+static const char *machine_option(struct vctx *v, const char *key, char *buf, size_t len)
+{
+	json_t *o = json_object_get(json_object_get(json_object_get(v->normal, "machine"), "options"), key);
+	if (json_is_string(o))
+		return json_string_value(o);
+	if (json_is_boolean(o))
+		return json_is_true(o) ? "true" : "false";
+	if (json_is_integer(o)) {
+		snprintf(buf, len, "%lld", (long long)json_integer_value(o));
+		return buf;
+	}
+	return NULL;
+}
+
+static bool option_on(const char *s)
+{
+	return s && (strcmp(s, "on") == 0 || strcmp(s, "true") == 0 || strcmp(s, "yes") == 0);
+}
+
 static void iommu_check(struct vctx *v, json_t *dev, const char *where)
 {
+	char buf[32];
+	const char *irqchip = machine_option(v, "kernel-irqchip", buf, sizeof(buf));
+	if (dev_is(dev, "intremap", "on") && (!irqchip || strcmp(irqchip, "split") != 0))
+		vproblem(v, where, "intremap on needs machine option kernel-irqchip: split");
 	json_t *aw = json_object_get(dev, "aw-bits");
 	if (aw && json_integer_value(aw) != 39 && json_integer_value(aw) != 48)
 		vproblem(v, where, "aw-bits %lld is not 39 or 48", (long long)json_integer_value(aw));
@@ -459,6 +483,9 @@ static void dimm_check(struct vctx *v, json_t *dev, const char *where)
 		vproblem(v, where, file ? "backend file needs a path" : "path is only for backend file");
 	only_for(v, dev, where, (const char *const[]){ "label-size", NULL }, dev_is(dev, "type", "nvdimm"),
 		 "type nvdimm");
+	char buf[32];
+	if (dev_is(dev, "type", "nvdimm") && !option_on(machine_option(v, "nvdimm", buf, sizeof(buf))))
+		vproblem(v, where, "type nvdimm needs machine option nvdimm: true");
 }
 
 static json_t *memory_backend(const json_t *dev, const char *id)

@@ -76,6 +76,7 @@ struct vctx {
 	enum machine_family family;
 	enum transport transport;
 	const char *machine; /* the machine type, borrowed from the normal tree */
+	json_t *normal;      /* the normal tree as far as it is built (devices come last) */
 	unsigned qemu_version;
 	int problems;
 };

@@ -747,6 +747,7 @@ json_t *spec_normalize(const qk_spec *spec, unsigned qemu_version, struct vctx *
 		v->arch = arch_find("x86_64"); /* to go on finding problems */
 
 	json_t *out = json_object();
+	v->normal = out;
 	schema_normalize(v, spec_fields, raw, out, NULL);
 	json_object_set_new(out, "arch", json_string(v->arch->name));
 	/* Put arch near the top of `spec show`, where the file has it. */
@@ -862,9 +863,25 @@ json_t *spec_normalize(const qk_spec *spec, unsigned qemu_version, struct vctx *
 	check_pci_addresses(v, &d);
 	check_references(v, &d);
 
-	/* virtiofs maps guest memory into virtiofsd: it must be shared. */
+	/* fw_cfg has one item per name. */
+	json_t *names = json_object();
+	for (size_t a = 0; a < d.n; a++) {
+		json_t *dev = json_array_get(d.devs, a);
+		const char *name = str_of(dev, "name");
+		if (strcmp(dev_kind(dev), "fw-cfg") != 0 || !name)
+			continue;
+		json_t *b = json_object_get(names, name);
+		if (b)
+			vproblem(v, d.labels[a], "name \"%s\" is already given by %s", name,
+				 d.labels[json_integer_value(b)]);
+		else
+			json_object_set_new(names, name, json_integer((json_int_t)a));
+	}
+	json_decref(names);
+
+	/* virtiofs and vhost-user map guest memory into another process: it must be shared. */
 	json_t *mem = json_object_get(out, "memory");
-	if (kind_present(d.devs, "fs", "type", "virtiofs") ||
+	if (kind_present(d.devs, "fs", "type", "virtiofs") || kind_present(d.devs, "net", "type", "vhost-user") ||
 	    kind_present(d.devs, "vhost-user", NULL, NULL)) {
 		const char *b = str_of(mem, "backend");
 		json_t *share = json_object_get(mem, "share");
