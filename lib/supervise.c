@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -55,6 +56,11 @@ static int publish(struct ready_ctx *ctx, qk_vm *vm)
 		json_object_set_new(st, "log", json_string(ctx->log_path));
 	if (ctx->console_log)
 		json_object_set_new(st, "console_log", json_string(ctx->console_log));
+	/* So that `qkit stop` knows how long this supervisor's ladder may take. */
+	const qk_vm_stop_options *so = &ctx->sopts->stop;
+	json_object_set_new(st, "stop", json_pack("{s:i, s:i, s:i}", "powerdown_ms",
+						  so->powerdown_timeout_ms, "quit_ms",
+						  so->quit_timeout_ms, "term_ms", so->term_timeout_ms));
 	if (ctx->sopts->spec)
 		json_object_set(st, "spec", (json_t *)ctx->sopts->spec);
 	int r = qk_state_reservation_publish(ctx->res, st, &ctx->publish_err);
@@ -332,6 +338,20 @@ static void forget_stale(const char *name)
 		qk_vm_state_free(st);
 }
 
+/* How long the supervisor's ladder may take (as it recorded it), plus slack. */
+static int ladder_budget(const qk_vm_state *st, int powerdown_ms)
+{
+	qk_vm_stop_options d = QK_VM_STOP_OPTIONS_INIT;
+	json_t *stop = json_object_get(qk_vm_state_json(st), "stop");
+	json_int_t p = d.powerdown_timeout_ms, q = d.quit_timeout_ms, t = d.term_timeout_ms;
+	if (stop)
+		json_unpack(stop, "{s?I, s?I, s?I}", "powerdown_ms", &p, "quit_ms", &q, "term_ms", &t);
+	if (powerdown_ms > 0)
+		p = powerdown_ms;
+	json_int_t total = (p > 0 ? p : 0) + (q > 0 ? q : 0) + (t > 0 ? t : 0) + 5000;
+	return total > INT_MAX ? INT_MAX : (int)total;
+}
+
 int qk_vm_stop_by_name(const char *name, int powerdown_timeout_ms, qk_error **err)
 {
 	_cleanup_(state_freep) qk_vm_state *st = NULL;
@@ -344,13 +364,11 @@ int qk_vm_stop_by_name(const char *name, int powerdown_timeout_ms, qk_error **er
 		forget_stale(name);
 		return 0; /* gone in the meantime */
 	}
-	const qk_vm_stop_options d = QK_VM_STOP_OPTIONS_INIT;
 	union sigval v = { .sival_int = powerdown_timeout_ms > 0 ? powerdown_timeout_ms : 0 };
 	if (sigqueue(spid, SIGTERM, v) < 0 && errno != ESRCH)
 		return qk_error_set(err, QK_ERR_SYSTEM, errno, "VM \"%s\": signalling supervisor %d: %s",
 				    name, (int)spid, strerror(errno));
-	int budget = (powerdown_timeout_ms > 0 ? powerdown_timeout_ms : d.powerdown_timeout_ms) +
-		     d.quit_timeout_ms + d.term_timeout_ms + 5000;
+	int budget = ladder_budget(st, powerdown_timeout_ms);
 	log_debug("VM \"%s\": asked supervisor %d to stop; waiting up to %d ms", name, (int)spid,
 		  budget);
 	if (!wait_pidfd(pfd, budget)) {

@@ -72,6 +72,18 @@ took=$(($(date +%s) - start))
 out=$("$qkit" stop alpha 2>&1)
 [ $? -eq 1 ] && [ "$out" = 'qkit stop: no VM named "alpha"' ] && ok stop-unknown || fail "stop-unknown: $out"
 
+# a running guest gets the power button and --timeout to react (here, with
+# no guest to react, the ladder goes on to quit after that time)
+"$qkit" start --name eps --detach --stop-timeout 30 -- $qemu >/dev/null
+grep -q '"powerdown_ms": 30000' "$QKIT_RUNTIME_DIR/vms/eps/state.json" && ok stop-timeout-recorded ||
+	fail "stop-timeout-recorded: $(cat "$QKIT_RUNTIME_DIR/vms/eps/state.json")"
+start=$(date +%s%N)
+"$qkit" -v stop --timeout 1 eps 2> "$QKIT_RUNTIME_DIR/eps.err"
+took=$((($(date +%s%N) - start) / 1000000))
+[ $took -ge 1000 ] && [ $took -lt 5000 ] && [ ! -e "$QKIT_RUNTIME_DIR/vms/eps" ] && ok stop-timeout-honoured ||
+	fail "stop-timeout-honoured: took ${took} ms; $(cat "$QKIT_RUNTIME_DIR/eps.err")"
+rm -f "$QKIT_RUNTIME_DIR/eps.err"
+
 # kill
 "$qkit" start --name beta --detach --paused -- $qemu >/dev/null
 pid=$(json_field beta pid)
