@@ -150,6 +150,10 @@ static int supervise_reserved(qk_state_reservation *res, const qk_vm_supervise_o
 			sopts->ended(vm, out, sopts->userdata);
 	}
 	qk_vm_free(vm);
+	/* A second ^C during the ladder must not kill the caller once unblocked. */
+	struct signalfd_siginfo extra;
+	while (read(sfd, &extra, sizeof(extra)) == (ssize_t)sizeof(extra))
+		log_debug("signal %d during the stop ladder: ignored", (int)extra.ssi_signo);
 	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
 	return r;
 }
