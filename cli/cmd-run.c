@@ -264,7 +264,7 @@ static int apply_change(qk_spec *spec, const struct change *c, unsigned *shares,
 	case OPT_ACCEL:
 		return 0; /* applied once, see apply_flags() */
 	case OPT_CPUS:
-		if (!parse_ll(c->arg, 1, INT_MAX, &n))
+		if (!parse_ll(c->arg, LLONG_MIN, LLONG_MAX, &n))
 			return qk_error_set(err, QK_ERR_INVALID, EINVAL,
 					    "--cpus \"%s\": expected a number of CPUs", c->arg);
 		return qk_spec_set_int(spec, "cpu.count", n, err);

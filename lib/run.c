@@ -404,9 +404,11 @@ int qk_run_fast_boot(qk_spec *spec, qk_error **err)
 		return 0;
 	}
 	qk_kernel_fast_boot_result fb = { 0 };
-	ret = qk_kernel_fast_boot(kernel, NULL, &fb, err);
-	if (ret < 0) {
-		qk_error_prepend(err, "boot.kernel: ");
+	qk_error *e = NULL;
+	if (qk_kernel_fast_boot(kernel, NULL, &fb, &e) < 0) {
+		/* QEMU says it better, in its own words, when it cannot either. */
+		log_debug("run: no fast boot: %s", qk_error_message(e));
+		qk_error_free(e);
 	} else if (fb.pvh) {
 		log_debug("run: booting %s through its PVH vmlinux %s", kernel, fb.path);
 		ret = qk_spec_set_string(spec, "boot.kernel", fb.path, err);

@@ -107,7 +107,8 @@ void qk_run_result_clear(qk_run_result *res);
  * Point boot.kernel at the PVH vmlinux of the x86 bzImage it names, when
  * there is one (extracted once and cached, see qk_kernel_fast_boot()).
  * Does nothing for other architectures, microvm, or a spec without a
- * kernel; a kernel that has no PVH entry is left as it is. The spec must
+ * kernel; a kernel that has no PVH entry, or cannot be read (QEMU will
+ * say so), is left as it is. The spec must
  * be valid. qk_run() calls it when opts->fast_boot is set; it is public so
  * that a caller can show the command line a run would use.
  */
