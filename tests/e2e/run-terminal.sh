@@ -1,0 +1,122 @@
+#!/bin/sh
+# qkit run on a real terminal (a pty driven by python3), the guest's init an
+# interactive shell on the serial console (Linux under TCG): the terminal is
+# raw while the console is attached, typed keys run in the guest and its
+# output comes back, Ctrl-] q stops the VM through the ladder (exit 0), a
+# SIGTERM does too (exit 143), the terminal's settings come back both times,
+# and no QEMU is left.
+# Usage: run-terminal.sh QKIT
+set -u
+qkit=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+top=$(cd "$(dirname "$0")/../.." && pwd)
+guest=$("$top/tests/guest/prepare") || { echo "FAIL: guest assets missing"; exit 1; }
+work=$(mktemp -d /tmp/qkit-e2e-run-term.XXXXXX)
+export QKIT_RUNTIME_DIR="$work/run"
+unset QKIT_QEMU QKIT_ARCH QKIT_KERNEL QKIT_INITRD QKIT_APPEND QKIT_QEMU_APPEND QKIT_TIMEOUT
+tag=qkit-e2e-run-term-$$
+cleanup() {
+	pkill -9 -f "guest=$tag" 2>/dev/null # only QEMUs this test named
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# No command: the generated init runs an interactive shell on the console.
+"$qkit" initramfs -o "$work/shell.img" --compress none || { echo "FAIL: qkit initramfs"; exit 1; }
+
+timeout --signal=KILL 250 python3 - "$qkit" "$tag" "$guest/vmlinuz" "$work/shell.img" <<'PY'
+import os, select, signal, subprocess, sys, termios, time
+
+qkit, tag, kernel, initrd = sys.argv[1:5]
+failures = []
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+def start(name):
+    master, slave = os.openpty()
+    p = subprocess.Popen([qkit, "run", "--name", name, "--kernel", kernel, "--initrd", initrd,
+                          "--accel", "tcg", "--mem", "256", "--timeout", "200",
+                          "--append", "quiet", "--stop-timeout", "2"],
+                         stdin=slave, stdout=slave, stderr=slave,
+                         start_new_session=True, close_fds=True)
+    return p, master, slave
+
+def read_until(master, want, timeout):
+    got = b""
+    end = time.monotonic() + timeout
+    while want not in got and time.monotonic() < end:
+        r, _, _ = select.select([master], [], [], 0.2)
+        if r:
+            try:
+                got += os.read(master, 65536)
+            except OSError:
+                break
+    return got
+
+def raw(fd):
+    lflag = termios.tcgetattr(fd)[3]
+    return not (lflag & (termios.ICANON | termios.ECHO | termios.ISIG))
+
+def cooked(fd):
+    lflag = termios.tcgetattr(fd)[3]
+    return bool(lflag & termios.ICANON) and bool(lflag & termios.ECHO) and bool(lflag & termios.ISIG)
+
+def wait(p, seconds):
+    try:
+        return p.wait(seconds)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return None
+
+def qemu_left(name):
+    time.sleep(0.3)
+    return subprocess.run(["pgrep", "-f", "guest=" + name], capture_output=True).returncode == 0
+
+# 1. Type into the guest's shell; Ctrl-] q stops the VM and restores the terminal.
+name = tag + "-q"
+p, master, slave = start(name)
+out = read_until(master, b"Ctrl-] then q stops the VM", 10)
+check(b"Ctrl-] then q stops the VM" in out, "run says how to stop the VM")
+for _ in range(100):
+    if raw(slave):
+        break
+    time.sleep(0.05)
+check(raw(slave), "the terminal is raw while the console is attached")
+answer = b""
+deadline = time.monotonic() + 120  # the guest may still be booting
+while b"hi-42" not in answer and time.monotonic() < deadline:
+    os.write(master, b"echo hi-$((6*7))\r")
+    answer += read_until(master, b"hi-42", 5)
+check(b"hi-42" in answer, "a command typed on the terminal ran in the guest")
+os.write(master, b"\x1dq")
+status = wait(p, 30)
+out = read_until(master, b"stopped on the escape key", 2)
+check(status == 0, "Ctrl-] q stops the VM, status 0 (got %r)" % status)
+check(b"qkit run: stopped on the escape key" in out, "Ctrl-] q says what happened (%r)" % out[-200:])
+check(cooked(slave), "the terminal is restored after Ctrl-] q")
+check(not qemu_left(name), "no QEMU left after Ctrl-] q")
+os.close(master); os.close(slave)
+
+# 2. SIGTERM while attached: the ladder runs, the terminal comes back, 128+15.
+name = tag + "-term"
+p, master, slave = start(name)
+answer = b""
+deadline = time.monotonic() + 120
+while b"hi-7" not in answer and time.monotonic() < deadline:
+    os.write(master, b"echo hi-$((3+4))\r")
+    answer += read_until(master, b"hi-7", 5)
+check(raw(slave), "raw on the second run")
+p.send_signal(signal.SIGTERM)
+status = wait(p, 30)
+check(status == 143, "SIGTERM stops the VM, status 143 (got %r)" % status)
+check(cooked(slave), "the terminal is restored after SIGTERM")
+check(not qemu_left(name), "no QEMU left after SIGTERM")
+os.close(master); os.close(slave)
+
+sys.exit(1 if failures else 0)
+PY
+status=$?
+[ "$status" -eq 0 ] || { echo "FAIL: see above (status $status)"; exit 1; }
+echo "ok: qkit run attaches the terminal, stops on Ctrl-] q and SIGTERM, restores the terminal"
