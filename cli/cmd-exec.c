@@ -140,6 +140,7 @@ static int run(int argc, char **argv)
 		OPT_APPEND,
 		OPT_BUSYBOX,
 		OPT_EVENTS,
+		OPT_NO_STDIN,
 	};
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
@@ -159,9 +160,11 @@ static int run(int argc, char **argv)
 		{ "append", required_argument, NULL, OPT_APPEND },
 		{ "busybox", required_argument, NULL, OPT_BUSYBOX },
 		{ "events", required_argument, NULL, OPT_EVENTS },
+		{ "no-stdin", no_argument, NULL, OPT_NO_STDIN },
 		{ 0 },
 	};
 	qk_exec_options o = QK_EXEC_OPTIONS_INIT;
+	o.stdin_fd = 0;
 	qk_exec_share shares[MAX_LIST];
 	const char *modules[MAX_LIST];
 	const char *events_path = NULL;
@@ -241,6 +244,9 @@ static int run(int argc, char **argv)
 		case OPT_EVENTS:
 			events_path = optarg;
 			break;
+		case OPT_NO_STDIN:
+			o.stdin_fd = -1;
+			break;
 		default:
 			return EXIT_USAGE; /* getopt said what was wrong */
 		}
@@ -281,8 +287,8 @@ const struct command cmd_exec = {
 		"Usage: qkit exec [OPTIONS] -- CMD [ARGS...]\n"
 		"\n"
 		"Boot a kernel with a generated initramfs (busybox from the host), share the\n"
-		"current directory over 9p, run CMD there in the guest, stream its stdout and\n"
-		"stderr to ours, and exit with its exit status.\n"
+		"current directory over 9p, run CMD there in the guest with our stdin, stream\n"
+		"its stdout and stderr to ours, and exit with its exit status.\n"
 		"\n"
 		"Options:\n"
 		"  --kernel K          the kernel (default: $QKIT_KERNEL, the prepared guest\n"
@@ -304,6 +310,7 @@ const struct command cmd_exec = {
 		"  --console           show the guest's console on stderr (also with qkit -v)\n"
 		"  --console-log FILE  append the raw console to FILE\n"
 		"  --events FILE       write the guest's events (JSON lines) to FILE\n"
+		"  --no-stdin          CMD reads end of file instead of our stdin\n"
 		"\n"
 		"Exit status: CMD's, or 121 guest kernel panic, 122 boot watchdog,\n"
 		"124 timeout, 125 qkit or QEMU failed. See qkit-exec(1).\n",

@@ -22,6 +22,7 @@
 
 DEFINE_CLEANUP_FUNC(qk_initramfs, qk_initramfs_free)
 
+#define PORT_STDIN "qkit.stdin"
 #define PORT_STDOUT "qkit.stdout"
 #define PORT_STDERR "qkit.stderr"
 #define PORT_STATUS "qkit.status"
@@ -34,8 +35,8 @@ DEFINE_CLEANUP_FUNC(qk_initramfs, qk_initramfs_free)
  */
 static const char run_script[] =
 	"#!/bin/sh\n"
-	"# qkit exec: run \"$@\" with stdout, stderr and the exit status on\n"
-	"# the qkit.* virtio-serial ports.\n"
+	"# qkit exec: run \"$@\" with stdin, stdout, stderr and the exit status\n"
+	"# on the qkit.* virtio-serial ports.\n"
 	"port() {\n"
 	"\tfor d in /sys/class/virtio-ports/*; do\n"
 	"\t\tif [ \"$(cat \"$d/name\" 2>/dev/null)\" = \"$1\" ] && [ -c \"/dev/${d##*/}\" ]; then\n"
@@ -46,7 +47,8 @@ static const char run_script[] =
 	"\treturn 1\n"
 	"}\n"
 	"tries=0\n"
-	"until out=$(port " PORT_STDOUT ") && err=$(port " PORT_STDERR ") &&\n"
+	"until in=$(port " PORT_STDIN ") && out=$(port " PORT_STDOUT ") &&\n"
+	"\terr=$(port " PORT_STDERR ") &&\n"
 	"\tst=$(port " PORT_STATUS ") && ev=$(port " PORT_EVENT "); do\n"
 	"\ttries=$((tries + 1))\n"
 	"\tif [ \"$tries\" -gt 1000 ]; then\n"
@@ -56,7 +58,7 @@ static const char run_script[] =
 	"\tsleep 0.01\n"
 	"done\n"
 	"export QKIT_EVENT_PORT=\"$ev\"\n"
-	"\"$@\" </dev/null >\"$out\" 2>\"$err\"\n"
+	"\"$@\" <\"$in\" >\"$out\" 2>\"$err\"\n"
 	"s=$?\n"
 	"echo \"$s\" >\"$st\"\n"
 	"exit \"$s\"\n";
@@ -547,6 +549,7 @@ static int run_in_guest(const char *kernel, int initrd_fd, const struct share *s
 
 	if ((r = guest_add_console(&g, "vm", o->console_log, o->on_console_line, o->console_userdata,
 				   err)) < 0 ||
+	    (r = guest_add_input_port(&g, PORT_STDIN, o->stdin_fd, err)) < 0 ||
 	    (r = guest_add_port(&g, PORT_STDOUT, on_stdout, &run, err)) < 0 ||
 	    (r = guest_add_port(&g, PORT_STDERR, on_stderr, &run, err)) < 0 ||
 	    (r = guest_add_port(&g, PORT_STATUS, on_status, &run, err)) < 0 ||

@@ -45,6 +45,11 @@ struct guest_port {
 	int qemu_fd; /* QEMU's end: its number in QEMU */
 	guest_data_fn fn;
 	void *userdata;
+	/* An input port: what src_fd gives is written to the guest. */
+	bool input;
+	int src_fd;         /* not owned; < 0 or at its end: the guest reads EOF */
+	bool src_done;
+	struct buf pending; /* read from src_fd, not yet taken by QEMU */
 };
 
 struct guest {
@@ -100,6 +105,14 @@ int guest_add_console(struct guest *g, const char *name, const char *log_path,
  */
 int guest_add_port(struct guest *g, const char *name, guest_data_fn fn, void *userdata,
 		   qk_error **err);
+
+/*
+ * A socketpair for the virtserialport called name through which the guest
+ * reads what src_fd gives (read as it arrives, flow-controlled by the
+ * guest). When src_fd ends (or is < 0), the guest reads end of file.
+ * Returns the socket's number in QEMU.
+ */
+int guest_add_input_port(struct guest *g, const char *name, int src_fd, qk_error **err);
 
 /* What a guest's spec needs; the caller adds devices before guest_render(). */
 struct guest_base {

@@ -57,6 +57,7 @@ void guest_destroy(struct guest *g)
 		free(g->ports[i].name);
 		if (g->ports[i].fd >= 0)
 			close(g->ports[i].fd);
+		buf_free(&g->ports[i].pending);
 	}
 	if (g->console_fd >= 0)
 		close(g->console_fd);
@@ -162,8 +163,62 @@ int guest_add_port(struct guest *g, const char *name, guest_data_fn fn, void *us
 		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
 	}
 	p->qemu_fd = n;
+	p->src_fd = -1;
 	g->n_ports++;
 	return n;
+}
+
+int guest_add_input_port(struct guest *g, const char *name, int src_fd, qk_error **err)
+{
+	int n = guest_add_port(g, name, NULL, NULL, err);
+	if (n < 0)
+		return n;
+	struct guest_port *p = &g->ports[g->n_ports - 1];
+	p->input = true;
+	p->src_fd = src_fd;
+	/* Nothing to give: the guest reads end of file at once. */
+	if (src_fd < 0) {
+		p->src_done = true;
+		shutdown(p->fd, SHUT_WR);
+	}
+	return n;
+}
+
+/* src_fd is readable: take what it has (the port has room, pending is empty). */
+static void read_input(struct guest_port *p)
+{
+	char chunk[65536];
+	ssize_t n = read(p->src_fd, chunk, sizeof(chunk));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		p->src_done = true;
+		shutdown(p->fd, SHUT_WR);
+		return;
+	}
+	buf_append(&p->pending, chunk, (size_t)n);
+}
+
+/* The port can take more: hand QEMU what is pending. */
+static void write_input(struct guest_port *p)
+{
+	while (p->pending.len > 0) {
+		/* MSG_NOSIGNAL: QEMU gone must not kill us with SIGPIPE. */
+		ssize_t n = send(p->fd, p->pending.data, p->pending.len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n < 0) {
+			buf_reset(&p->pending);
+			p->src_done = true;
+			return;
+		}
+		memmove(p->pending.data, p->pending.data + n, p->pending.len - (size_t)n);
+		p->pending.len -= (size_t)n;
+	}
+	if (p->src_done)
+		shutdown(p->fd, SHUT_WR);
 }
 
 
@@ -455,8 +510,8 @@ static int next_deadline(const struct guest *g)
 
 int guest_pump(struct guest *g, int timeout_ms, qk_error **err)
 {
-	struct pollfd pfd[GUEST_MAX_PORTS + 3];
-	int which[GUEST_MAX_PORTS + 3];
+	struct pollfd pfd[2 * GUEST_MAX_PORTS + 3];
+	int which[2 * GUEST_MAX_PORTS + 3];
 	size_t n = 0;
 
 	if (g->pid <= 0)
@@ -478,10 +533,18 @@ int guest_pump(struct guest *g, int timeout_ms, qk_error **err)
 		which[n++] = -2;
 	}
 	for (size_t i = 0; i < g->n_ports; i++) {
-		if (g->ports[i].fd < 0)
+		struct guest_port *p = &g->ports[i];
+		if (p->fd < 0)
 			continue;
-		pfd[n] = (struct pollfd){ .fd = g->ports[i].fd, .events = POLLIN };
+		pfd[n] = (struct pollfd){ .fd = p->fd, .events = POLLIN };
+		if (p->input && p->pending.len > 0)
+			pfd[n].events |= POLLOUT;
 		which[n++] = (int)i;
+		/* Read more input only once the port took what we had. */
+		if (p->input && !p->src_done && p->pending.len == 0) {
+			pfd[n] = (struct pollfd){ .fd = p->src_fd, .events = POLLIN };
+			which[n++] = -100 - (int)i;
+		}
 	}
 	if (g->pidfd >= 0) {
 		pfd[n] = (struct pollfd){ .fd = g->pidfd, .events = POLLIN };
@@ -493,6 +556,14 @@ int guest_pump(struct guest *g, int timeout_ms, qk_error **err)
 		return qk_error_set(err, QK_ERR_SYSTEM, errno, "poll: %s", strerror(errno));
 	for (size_t i = 0; r > 0 && i < n; i++) {
 		if (!pfd[i].revents || which[i] == -3)
+			continue;
+		if (which[i] <= -100) {
+			read_input(&g->ports[-100 - which[i]]);
+			continue;
+		}
+		if (which[i] >= 0 && (pfd[i].revents & POLLOUT))
+			write_input(&g->ports[which[i]]);
+		if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		if (drain_fd(g, pfd[i].fd, which[i]) == 0) {
 			/* End of stream before QEMU's exit: stop polling it. */

@@ -8,6 +8,7 @@
  * The guest talks back over virtio-serial ports (named, so the guest finds
  * them by name under /sys/class/virtio-ports):
  *
+ *   qkit.stdin   the command's standard input (stdin_fd), then end of file
  *   qkit.stdout  the command's standard output
  *   qkit.stderr  its standard error
  *   qkit.status  its exit status, one decimal line, when it has ended
@@ -18,7 +19,6 @@
  * The serial console carries the kernel's and init's messages; it is
  * watched for a kernel panic and for the boot watchdog, and is available
  * line by line (see <qkit/console.h>) but is not the command's output.
- * The command's standard input is /dev/null.
  */
 #ifndef QKIT_EXEC_H
 #define QKIT_EXEC_H
@@ -74,13 +74,16 @@ typedef struct qk_exec_options {
 	const char *console_log;  /* the raw console also to this file */
 	qk_exec_event_fn on_event;
 	void *event_userdata;
+	/* What the command reads on its standard input; < 0 (-1): nothing,
+	 * it reads end of file. Not a terminal in the guest: a byte stream. */
+	int stdin_fd;
 } qk_exec_options;
 
 #define QK_EXEC_OPTIONS_VERSION 1
 #define QK_EXEC_OPTIONS_INIT                                                   \
 	{                                                                      \
 		.version = QK_EXEC_OPTIONS_VERSION, .fast_boot = true,         \
-		.stdout_fd = 1, .stderr_fd = 2,                                \
+		.stdout_fd = 1, .stderr_fd = 2, .stdin_fd = -1,                \
 	}
 
 /* How a run ended. */

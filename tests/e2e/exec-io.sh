@@ -1,8 +1,8 @@
 #!/bin/sh
 # qkit exec against real QEMU (TCG) and the prepared Debian kernel: the
 # command's stdout and stderr arrive separately, its exit status becomes
-# qkit's, it runs in the (shared) current directory, and guest events
-# arrive as JSON lines.
+# qkit's, it runs in the (shared) current directory, it reads qkit's stdin,
+# and guest events arrive as JSON lines.
 # Usage: exec-io.sh QKIT
 set -u
 qkit=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") # absolute: the test changes directory
@@ -41,6 +41,20 @@ status=$?
 [ "$status" -eq 0 ] || fail "big output run gave status $status"
 cmp -s big.host big.guest || fail "300 KiB of stdout differ from what the guest wrote ($(wc -c <big.host) bytes)"
 
+# Standard input: lines, 300 KiB of binary through cat, and --no-stdin.
+printf 'a\nb\nc\n' | run -- wc -l >out.txt 2>err.txt
+status=$?
+[ "$status" -eq 0 ] || fail "wc -l on stdin gave status $status: $(cat err.txt)"
+[ "$(tr -d ' ' <out.txt)" = 3 ] || fail "wc -l counted '$(cat out.txt)' lines of stdin, not 3"
+head -c 307200 /dev/urandom >in.bin
+run -- cat <in.bin >cat.out 2>err.txt
+status=$?
+[ "$status" -eq 0 ] || fail "cat of 300 KiB gave status $status"
+cmp -s in.bin cat.out || fail "300 KiB through the guest's stdin and stdout differ ($(wc -c <cat.out) bytes back)"
+echo 'not for the guest' | run --no-stdin -- cat >out.txt 2>err.txt
+status=$?
+[ "$status" -eq 0 ] && [ ! -s out.txt ] || fail "--no-stdin: status $status, output '$(cat out.txt)'"
+
 run --events ev.json -- sh -c 'echo "{\"event\": \"hello\", \"n\": 1}" >"$QKIT_EVENT_PORT"' >out.txt 2>err.txt
 status=$?
 [ "$status" -eq 0 ] || fail "event run gave status $status"
@@ -53,4 +67,4 @@ status=$?
 grep -q 'no-such-command' err.txt || fail "no message about the missing command: $(cat err.txt)"
 
 [ "$fails" -eq 0 ] || exit 1
-echo "ok: stdout, stderr, status, cwd, arguments, 300 KiB, events, 127"
+echo "ok: stdout, stderr, status, cwd, arguments, 300 KiB, stdin, events, 127"
