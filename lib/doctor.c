@@ -90,7 +90,7 @@ static char *find_in_path(const char *name)
 	for (const char *p = path; *p;) {
 		size_t len = strcspn(p, ":");
 		char *full = NULL;
-		if (asprintf(&full, "%.*s/%s", (int)len, len ? p : ".", name) >= 0) {
+		if (asprintf(&full, "%.*s/%s", len ? (int)len : 1, len ? p : ".", name) >= 0) {
 			struct stat st;
 			if (stat(full, &st) == 0 && S_ISREG(st.st_mode) && access(full, X_OK) == 0)
 				return full;

@@ -90,18 +90,24 @@ static bool readable_file(const char *path)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, R_OK) == 0;
 }
 
+/* "a/b", malloc'd; NULL when out of memory. */
+static char *join(const char *a, const char *b)
+{
+	char *s;
+	return asprintf(&s, "%s/%s", a, b) < 0 ? NULL : s;
+}
+
 static char *guest_dir(void)
 {
 	const char *d = getenv("QKIT_GUEST_DIR");
 	if (d && *d)
 		return strdup(d);
-	char *s = NULL;
 	const char *cache = getenv("XDG_CACHE_HOME");
 	const char *home = getenv("HOME");
 	if (cache && *cache)
-		return asprintf(&s, "%s/qkit/guest", cache) < 0 ? NULL : s;
+		return join(cache, "qkit/guest");
 	if (home && *home)
-		return asprintf(&s, "%s/.cache/qkit/guest", home) < 0 ? NULL : s;
+		return join(home, ".cache/qkit/guest");
 	return NULL;
 }
 
@@ -126,9 +132,8 @@ static char *newest_boot_kernel(void)
 	qsort(names, n, sizeof(names[0]), compare_versions);
 	char *found = NULL;
 	for (size_t i = 0; i < n; i++) {
-		char *path = NULL;
-		if (!found && names[i] && asprintf(&path, "/boot/%s", names[i]) >= 0 &&
-		    readable_file(path))
+		char *path = !found && names[i] ? join("/boot", names[i]) : NULL;
+		if (path && readable_file(path))
 			found = TAKE_PTR(path);
 		free(path);
 		free(names[i]);
@@ -148,8 +153,8 @@ int qk_exec_default_kernel(char **out, qk_error **err)
 	}
 	_cleanup_free_ char *dir = guest_dir();
 	if (dir) {
-		char *path = NULL;
-		if (asprintf(&path, "%s/vmlinuz", dir) >= 0 && readable_file(path)) {
+		char *path = join(dir, "vmlinuz");
+		if (path && readable_file(path)) {
 			*out = path;
 			return 0;
 		}
@@ -178,8 +183,8 @@ int qk_exec_default_modules(const char *kernel, char **out, qk_error **err)
 	if (!copy)
 		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
 	char *slash = strrchr(copy, '/');
-	char *path = NULL;
-	if (asprintf(&path, "%s/modules", slash ? (*slash = '\0', *copy ? copy : "/") : ".") < 0)
+	char *path = join(slash ? (*slash = '\0', *copy ? copy : "") : ".", "modules");
+	if (!path)
 		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
 	if (is_dir(path)) {
 		*out = path;
@@ -194,7 +199,7 @@ int qk_exec_default_modules(const char *kernel, char **out, qk_error **err)
 		sscanf(info.version, "%127s", version);
 	else if (strncmp(slash ? slash + 1 : kernel, "vmlinuz-", 8) == 0)
 		snprintf(version, sizeof(version), "%s", (slash ? slash + 1 : kernel) + 8);
-	if (*version && asprintf(&path, "/lib/modules/%s", version) >= 0 && is_dir(path)) {
+	if (*version && (path = join("/lib/modules", version)) && is_dir(path)) {
 		*out = path;
 		return 0;
 	}
@@ -438,8 +443,10 @@ static int render(struct guest *g, const struct arch *arch, const char *accel, c
 	snprintf(initrd, sizeof(initrd), "/dev/fd/%d", initrd_no);
 	_cleanup_free_ char *append = NULL;
 	if (asprintf(&append, "panic=-1 rdinit=/init%s%s", o->append ? " " : "",
-		     o->append ? o->append : "") < 0)
+		     o->append ? o->append : "") < 0) {
+		append = NULL;
 		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+	}
 	struct guest_base base = {
 		.arch = arch->name, .accel = accel, .mem_mb = o->mem_mb, .cpus = o->cpus,
 		.kernel = kernel, .initrd = initrd, .append = append,
@@ -466,8 +473,8 @@ static char *make_tmpdir(void)
 		base = getenv("TMPDIR");
 	if (!base || !*base)
 		base = "/tmp";
-	char *t = NULL;
-	if (asprintf(&t, "%s/qkit-exec-XXXXXX", base) < 0)
+	char *t = join(base, "qkit-exec-XXXXXX");
+	if (!t)
 		return NULL;
 	if (!mkdtemp(t)) {
 		free(t);
@@ -583,8 +590,8 @@ static int run_with_initramfs(const char *kernel, const char *modules, const str
 {
 	const struct arch *arch = find_arch(o->arch ? o->arch : "x86_64");
 	_cleanup_free_ char *tmp = make_tmpdir();
-	_cleanup_free_ char *initrd = NULL;
-	if (!tmp || asprintf(&initrd, "%s/initrd", tmp) < 0) {
+	_cleanup_free_ char *initrd = tmp ? join(tmp, "initrd") : NULL;
+	if (!initrd) {
 		int e = errno;
 		if (tmp)
 			rmdir(tmp);

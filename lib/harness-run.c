@@ -26,6 +26,18 @@
 /* After the panic line, how long the guest may take to finish its report. */
 #define PANIC_GRACE_MS 2000
 
+/* A malloc'd string, or NULL when out of memory (messages are best effort). */
+static char *format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *format(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
+}
+
 int64_t guest_now_ms(void)
 {
 	struct timespec t;
@@ -448,12 +460,12 @@ static void finish(struct guest *g, int wstatus)
 	} else {
 		g->end = GUEST_QEMU_FAILED;
 		if (WIFEXITED(wstatus))
-			asprintf(&g->end_message, "QEMU exited with status %d%s%s",
-				 WEXITSTATUS(wstatus), out && *out ? ": " : "", out ? out : "");
+			g->end_message = format("QEMU exited with status %d%s%s", WEXITSTATUS(wstatus),
+						out && *out ? ": " : "", out ? out : "");
 		else
-			asprintf(&g->end_message, "QEMU was killed by signal %d (%s)%s%s",
-				 WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)), out && *out ? ": " : "",
-				 out ? out : "");
+			g->end_message = format("QEMU was killed by signal %d (%s)%s%s",
+						WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)),
+						out && *out ? ": " : "", out ? out : "");
 	}
 }
 
@@ -468,21 +480,20 @@ static void check_deadlines(struct guest *g)
 	}
 	if (g->boot_timeout_ms > 0 && g->console && qk_console_bytes(g->console) == 0 &&
 	    now - g->started_ms >= g->boot_timeout_ms) {
-		_cleanup_free_ char *msg = NULL;
-		asprintf(&msg,
-			 "boot watchdog: the guest printed nothing on its console within %d s; "
-			 "stopped the VM%s",
-			 g->boot_timeout_ms / 1000,
-			 g->kvm ? ". KVM may be non-functional on this host (under some nested "
-				  "virtualization /dev/kvm opens but guests hang before they print): "
-				  "try --accel tcg"
-				: "");
+		_cleanup_free_ char *msg = format(
+			"boot watchdog: the guest printed nothing on its console within %g s; "
+			"stopped the VM%s",
+			g->boot_timeout_ms / 1000.0,
+			g->kvm ? ". KVM may be non-functional on this host (under some nested "
+				 "virtualization /dev/kvm opens but guests hang before they print): "
+				 "try --accel tcg"
+			       : "");
 		guest_kill(g, GUEST_WATCHDOG, msg);
 		return;
 	}
 	if (g->timeout_ms > 0 && now - g->started_ms >= g->timeout_ms) {
-		_cleanup_free_ char *msg = NULL;
-		asprintf(&msg, "timed out after %.1f s; stopped the VM", g->timeout_ms / 1000.0);
+		_cleanup_free_ char *msg =
+			format("timed out after %.1f s; stopped the VM", g->timeout_ms / 1000.0);
 		guest_kill(g, GUEST_TIMED_OUT, msg);
 	}
 }

@@ -103,8 +103,10 @@ static int build(qk_harness *h, const qk_harness_options *o, qk_error **err)
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *append = NULL;
-	if (asprintf(&append, "panic=-1%s%s", o->append ? " " : "", o->append ? o->append : "") < 0)
+	if (asprintf(&append, "panic=-1%s%s", o->append ? " " : "", o->append ? o->append : "") < 0) {
+		append = NULL;
 		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+	}
 	struct guest_base base = {
 		.arch = "x86_64", .accel = accel, .mem_mb = o->mem_mb, .cpus = o->cpus,
 		.kernel = boot ? boot : kernel, .initrd = o->initrd, .append = append,
