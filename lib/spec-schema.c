@@ -510,6 +510,8 @@ static void check_memory(struct vctx *v, json_t *mem, json_t *cpu)
 	}
 
 	json_t *numa = json_object_get(mem, "numa");
+	if (json_array_size(numa) && v->family == MF_S390)
+		vproblem(v, "memory", "numa is not available on machine %s", v->machine);
 	if (json_array_size(numa)) {
 		long long total = 0;
 		size_t i;
