@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <qkit/state.h>
 #include <qkit/vm.h>
 
 #include "process.h"
@@ -514,6 +515,144 @@ static void credentials_are_dropped(void **state)
 	qk_vm_free(vm);
 }
 
+/*
+ * Whether pid runs. A detached supervisor is adopted by init, and an init
+ * that does not reap (as in some containers) leaves a zombie: that is gone.
+ */
+static bool running(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[len] = '\0';
+	char *p = strrchr(buf, ')');
+	return p && p[1] && p[2] != 'Z' && p[2] != 'X';
+}
+
+static void ready_pipe(qk_vm *vm, void *userdata)
+{
+	int fd = *(int *)userdata;
+	pid_t pid = qk_vm_pid(vm);
+	if (write(fd, &pid, sizeof(pid)) != sizeof(pid))
+		abort();
+}
+
+/*
+ * A foreground supervisor in a child process publishes its state; another
+ * process stops it by name with a 1 s power-button wait; the state goes.
+ */
+static void supervise_and_stop_by_name(void **state)
+{
+	char dir[] = "/tmp/qkit-test-supervise.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	setenv("QKIT_RUNTIME_DIR", dir, 1);
+	int ready[2];
+	assert_int_equal(pipe(ready), 0);
+	pid_t sup = fork();
+	assert_true(sup >= 0);
+	if (sup == 0) {
+		close(ready[0]);
+		qk_vm_supervise_options so = QK_VM_SUPERVISE_OPTIONS_INIT;
+		so.name = "unit";
+		so.ready = ready_pipe;
+		so.userdata = &ready[1];
+		json_t *spec = json_pack("{s:s}", "machine", "none");
+		so.spec = spec;
+		qk_vm_exit ex;
+		int r = qk_vm_supervise(&so, none_argv, NULL, &ex, NULL);
+		json_decref(spec);
+		/* No guest to press the button for: quit ends it. */
+		_exit(r == 0 && ex.end == QK_VM_POWERED_OFF &&
+		      strcmp(ex.shutdown_reason, "host-qmp-quit") == 0 ? 0 : 1);
+	}
+	close(ready[1]);
+	pid_t qemu = 0;
+	assert_int_equal(read(ready[0], &qemu, sizeof(qemu)), sizeof(qemu));
+	close(ready[0]);
+
+	qk_vm_state *st = NULL;
+	qk_error *err = NULL;
+	assert_int_equal(qk_state_lookup(&st, "unit", &err), 0);
+	assert_int_equal(qk_vm_state_pid(st), qemu);
+	assert_int_equal(qk_vm_state_supervisor_pid(st), sup);
+	assert_string_equal(json_string_value(json_object_get(qk_vm_state_spec(st), "machine")), "none");
+	assert_non_null(strstr(qk_vm_state_qmp_socket(st), "/vms/unit/qmp.sock"));
+	assert_non_null(strstr(qk_vm_state_log(st), "/vms/unit/qemu.log"));
+	qk_vm_state_free(st);
+
+	/* The same name cannot be supervised twice. */
+	qk_vm_exit ex;
+	assert_int_equal(qk_vm_supervise(&(qk_vm_supervise_options){ .name = "unit", .timeout_ms = -1 },
+					 none_argv, NULL, &ex, &err), -EEXIST);
+	qk_error_free(err);
+	err = NULL;
+
+	assert_int_equal(qk_vm_stop_by_name("unit", 1000, &err), 0);
+	int status;
+	assert_int_equal(waitpid(sup, &status, 0), sup);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(qk_state_lookup(&st, "unit", &err), -ENOENT);
+	qk_error_free(err);
+	rmdir(dir); /* only vms/ and its lock are left */
+	char path[128];
+	snprintf(path, sizeof(path), "%s/vms/.lock", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/vms", dir);
+	rmdir(path);
+	rmdir(dir);
+	unsetenv("QKIT_RUNTIME_DIR");
+}
+
+static void detach_then_kill_by_name(void **state)
+{
+	char dir[] = "/tmp/qkit-test-detach.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	int fds_before = count_fds();
+	setenv("QKIT_RUNTIME_DIR", dir, 1);
+	qk_vm_supervise_options so = QK_VM_SUPERVISE_OPTIONS_INIT;
+	so.name = "bg";
+	qk_vm_options opts = QK_VM_OPTIONS_INIT;
+	opts.paused = true;
+	pid_t sup = 0;
+	qk_error *err = NULL;
+	assert_int_equal(qk_vm_detach(&so, none_argv, &opts, &sup, &err), 0);
+	assert_true(sup > 0);
+	/* Not our child: double-forked away. */
+	assert_int_equal(waitpid(sup, NULL, WNOHANG), -1);
+	qk_vm_state *st = NULL;
+	assert_int_equal(qk_state_lookup(&st, "bg", &err), 0);
+	assert_int_equal(qk_vm_state_supervisor_pid(st), sup);
+	assert_int_equal(process_parent_of(qk_vm_state_pid(st)), sup);
+	qk_vm_state_free(st);
+
+	/* A launch failure under another name is reported here. */
+	char *const bad[] = { NONE_ARGS, "-device", "foo", NULL };
+	so.name = "bad";
+	assert_true(qk_vm_detach(&so, bad, NULL, NULL, &err) < 0);
+	assert_int_equal(qk_error_get_kind(err), QK_ERR_QEMU);
+	assert_non_null(strstr(qk_error_message(err), "'foo' is not a valid device model name"));
+	qk_error_free(err);
+	err = NULL;
+	assert_int_equal(qk_state_lookup(&st, "bad", &err), -ENOENT);
+	qk_error_free(err);
+	err = NULL;
+
+	assert_int_equal(qk_vm_kill_by_name("bg", &err), 0);
+	assert_false(running(sup));
+	assert_int_equal(qk_state_lookup(&st, "bg", &err), -ENOENT);
+	qk_error_free(err);
+	assert_int_equal(count_fds(), fds_before);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	unsetenv("QKIT_RUNTIME_DIR");
+}
+
 static void hundred_cycles_leak_nothing(void **state)
 {
 	int fds_before = count_fds();
@@ -554,6 +693,8 @@ int main(void)
 		cmocka_unit_test(console_is_drained_and_relayed),
 		cmocka_unit_test(no_console_write_fails),
 		cmocka_unit_test(credentials_are_dropped),
+		cmocka_unit_test(supervise_and_stop_by_name),
+		cmocka_unit_test(detach_then_kill_by_name),
 		cmocka_unit_test(hundred_cycles_leak_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
