@@ -23,9 +23,8 @@
 int props_escape(struct buf *b, const char *value);
 
 /*
- * A key QEMU's parsers take literally: letters, digits, '-', '_', '.'
- * (dots for nested members), not starting with a dot or a digit... of
- * which '.' is only between parts.
+ * A key QEMU's parsers take literally: letters, digits, '-' and '_', with
+ * '.' only between parts (addr.type). Also used for driver names.
  */
 bool props_key_valid(const char *key);
 

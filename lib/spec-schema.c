@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "props.h"
 #include "spec-internal.h"
 #include "util.h"
 
@@ -567,6 +568,10 @@ static void check_cpu(struct vctx *v, json_t *cpu)
 			 maxcpus ? "maxcpus" : "count", want);
 	if (json_object_get(cpu, "dies") && !v->arch->x86)
 		vproblem(v, "cpu", "dies is only for x86");
+	/* -cpu splits at every comma and knows no escape: the model must be a plain name. */
+	const char *model = str_of(cpu, "model");
+	if (model && !props_key_valid(model))
+		vproblem(v, "cpu", "model \"%s\" is not a CPU model name (letters, digits, '-', '_', '.')", model);
 	size_t i;
 	json_t *f;
 	json_array_foreach(json_object_get(cpu, "features"), i, f) {
