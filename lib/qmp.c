@@ -59,6 +59,7 @@ struct qk_qmp {
 	 */
 	struct buf out;
 	bool sending; /* inside a send that may wait for room */
+	int dispatching; /* inside a handler or reply callback */
 
 	uint64_t next_id;
 	struct pending *pending; /* in send order */
@@ -165,8 +166,11 @@ static int report_ended(const qk_qmp *qmp, qk_error **err)
 
 static void call_reply(qk_qmp *qmp, struct pending *p, json_t *ret, const qk_error *e)
 {
-	if (p->cb)
-		p->cb(qmp, ret, e, p->userdata);
+	if (!p->cb)
+		return;
+	qmp->dispatching++;
+	p->cb(qmp, ret, e, p->userdata);
+	qmp->dispatching--;
 }
 
 /*
@@ -279,7 +283,9 @@ static int handle_event(qk_qmp *qmp, json_t *msg, qk_error **err)
 		struct handler *h = &qmp->handlers[i];
 		if (!h->fn || (h->name && strcmp(h->name, ev->name) != 0))
 			continue;
+		qmp->dispatching++;
 		h->fn(qmp, ev, h->userdata);
+		qmp->dispatching--;
 	}
 	queue_push(qmp, ev);
 	return 0;
@@ -657,18 +663,44 @@ static int send_now(qk_qmp *qmp, const char *text, size_t len, const int *fds, s
 	return r;
 }
 
+/*
+ * From a callback: queue the command and write what the socket takes now,
+ * never waiting, for waiting means reading, and reading would dispatch
+ * later events and replies before the callbacks of this one are done.
+ * The rest goes out as the connection is driven (qk_qmp_process() and the
+ * blocking calls write the outbox).
+ */
+static int send_queued(qk_qmp *qmp, const char *text, size_t len, const int *fds, size_t n_fds,
+		       qk_error **err)
+{
+	if (n_fds && (qmp->sending || qmp->out.len))
+		return qk_error_set(err, QK_ERR_INVALID, EBUSY,
+				    "QMP: file descriptors cannot go with a command sent from a callback while other commands wait to be sent");
+	if (buf_append(&qmp->out, text, len) < 0)
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "QMP: out of memory");
+	if (qmp->sending)
+		return 0; /* that send writes the outbox, this command included */
+	size_t sent = 0;
+	int r = out_flush(qmp, fds, n_fds, 0, &sent, err);
+	if (r == 0 || sent > 0 || (r == -ETIMEDOUT && !n_fds))
+		return 0;
+	if (!qmp->ended && qmp->out.len >= len) {
+		/* Descriptors cannot wait in the outbox: take the command back. */
+		memmove(qmp->out.data, qmp->out.data + len, qmp->out.len - len);
+		qmp->out.len -= len;
+		qmp->out.data[qmp->out.len] = '\0';
+	}
+	if (r == -ETIMEDOUT)
+		return qk_error_set(err, QK_ERR_TIMEOUT, EAGAIN,
+				    "QMP: QEMU is not reading, and a command with file descriptors cannot wait in a callback");
+	return r;
+}
+
 static int send_text(qk_qmp *qmp, const char *text, size_t len, const int *fds, size_t n_fds,
 		     int64_t deadline_ns, qk_error **err)
 {
-	if (qmp->sending) {
-		/* A callback, while a send waits for room: queue behind that command, never inside it. */
-		if (n_fds)
-			return qk_error_set(err, QK_ERR_INVALID, EBUSY,
-					    "QMP: file descriptors cannot go with a command sent from a callback while another command waits to be sent");
-		if (buf_append(&qmp->out, text, len) < 0)
-			return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "QMP: out of memory");
-		return 0;
-	}
+	if (qmp->sending || qmp->dispatching)
+		return send_queued(qmp, text, len, fds, n_fds, err);
 	qmp->sending = true;
 	int r = send_now(qmp, text, len, fds, n_fds, deadline_ns, err);
 	qmp->sending = false;

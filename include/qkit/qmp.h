@@ -145,8 +145,10 @@ typedef void (*qk_qmp_reply_fn)(qk_qmp *qmp, json_t *ret, const qk_error *err,
  * is then not called). A command QEMU took only in part before its
  * deadline counts as sent: the rest goes out ahead of the next command
  * (qk_qmp_process() writes it too) and the command times out like one
- * QEMU never answered. Sent from a callback while another send waits for
- * room, a command is queued behind that one (it cannot carry fds then).
+ * QEMU never answered. From a handler or reply callback it never waits
+ * (waiting would read, and deliver later events first): what the socket
+ * does not take at once is queued and written as the connection is
+ * driven; a command with fds must go out at once or fails.
  */
 int qk_qmp_send(qk_qmp *qmp, const char *command, const json_t *args, const int *fds,
 		size_t n_fds, int timeout_ms, qk_qmp_reply_fn cb, void *userdata,

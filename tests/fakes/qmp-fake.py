@@ -37,7 +37,8 @@ Once serving, commands (all echo their "id") do:
                     that ignores the unplug request
   pause             answers {}, then reads nothing for arguments.ms, so the
                     client's writes back up; arguments.event_ms > 0 sends a
-                    PING event that long into the pause
+                    PING event that long into the pause, and arguments.events
+                    ([[ms, name], ...]) more events at those times
 """
 import array
 import json
@@ -179,6 +180,8 @@ def serve():
             reply(cmd, {})
             if args.get("event_ms"):
                 threading.Timer(args["event_ms"] / 1000, event, ("PING", {})).start()
+            for ms, ename in args.get("events", []):
+                threading.Timer(ms / 1000, event, (ename, {})).start()
             time.sleep(args["ms"] / 1000)
         elif name == "fds":
             lines = []

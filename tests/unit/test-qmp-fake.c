@@ -418,6 +418,53 @@ static void a_command_queued_behind_a_timed_out_send_still_goes_out(void **state
 	qk_qmp_free(qmp);
 }
 
+struct event_log {
+	char names[8][16];
+	int n;
+};
+
+static void log_event(qk_qmp *qmp, const qk_qmp_event *ev, void *userdata)
+{
+	struct event_log *log = userdata;
+	if (log->n < 8)
+		snprintf(log->names[log->n++], sizeof(log->names[0]), "%s", ev->name);
+}
+
+static void a_handler_that_sends_does_not_reorder_events(void **state)
+{
+	memset(&nested_done, 0, sizeof(nested_done));
+	qk_qmp *qmp = connect_fake("normal", NULL);
+	int sent = -1;
+	struct event_log log = { 0 };
+	/* The first handler sends; the second must still see PING before PONG. */
+	assert_true(qk_qmp_add_event_handler(qmp, "PING", send_from_handler, &sent, NULL) > 0);
+	assert_true(qk_qmp_add_event_handler(qmp, NULL, log_event, &log, NULL) > 0);
+	json_t *pause = json_pack("{s:i, s:[[i,s],[i,s]]}", "ms", 1500, "events", 400, "PING", 500, "PONG");
+	assert_int_equal(qk_qmp_execute(qmp, "pause", pause, NULL, NULL), 0);
+	json_decref(pause);
+
+	/* Fill the socket: the handler's command cannot go out while the fake sleeps. */
+	json_t *big = big_args(4u << 20);
+	expect_failure(QK_ERR_TIMEOUT, "echo",
+		       qk_qmp_execute_full(qmp, "echo", big, NULL, 0, 200, NULL, &xerr));
+	json_decref(big);
+
+	int64_t deadline = now_ms() + 10000;
+	while (nested_done.n < 1 && now_ms() < deadline) {
+		struct pollfd pfd = { .fd = qk_qmp_fd(qmp), .events = POLLIN };
+		poll(&pfd, 1, qk_qmp_next_timeout(qmp));
+		assert_int_equal(qk_qmp_process(qmp, NULL), 0);
+	}
+	assert_int_equal(sent, 1);
+	assert_int_equal(log.n, 2);
+	assert_string_equal(log.names[0], "PING");
+	assert_string_equal(log.names[1], "PONG");
+	assert_int_equal(nested_done.n, 1);
+	assert_string_equal(json_string_value(json_object_get(nested_done.ret[0], "from")), "handler");
+	json_decref(nested_done.ret[0]);
+	qk_qmp_free(qmp);
+}
+
 struct flood_count {
 	long seen;
 	long out_of_order;
@@ -764,6 +811,7 @@ int main(void)
 		cmocka_unit_test_teardown(a_send_that_times_out_leaves_the_stream_whole, stop_fake),
 		cmocka_unit_test_teardown(a_handler_may_send_while_a_send_waits, stop_fake),
 		cmocka_unit_test_teardown(a_command_queued_behind_a_timed_out_send_still_goes_out, stop_fake),
+		cmocka_unit_test_teardown(a_handler_that_sends_does_not_reorder_events, stop_fake),
 		cmocka_unit_test_teardown(a_hundred_thousand_events_while_commands_run, stop_fake),
 		cmocka_unit_test_teardown(wait_event_takes_the_match_and_keeps_the_rest, stop_fake),
 		cmocka_unit_test_teardown(device_del_waits_as_long_as_the_connection_default, stop_fake),
