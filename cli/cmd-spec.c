@@ -19,6 +19,7 @@
 	"Options:\n"                                                                   \
 	"  -a, --arch ARCH   as if the spec said arch: ARCH\n"                         \
 	"  -j, --json        (show) print JSON; the only format for now\n"             \
+	"  -q, --qemu-version V  (validate) for the target QEMU V, like 7.2\n"        \
 	"  -E, --no-env      ignore the QKIT_* and VMTEST_* overrides\n"
 
 static int run(int argc, char **argv)
@@ -27,6 +28,7 @@ static int run(int argc, char **argv)
 		{ "arch", required_argument, NULL, 'a' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-env", no_argument, NULL, 'E' },
+		{ "qemu-version", required_argument, NULL, 'q' },
 		{ 0 },
 	};
 	if (argc < 2)
@@ -39,9 +41,9 @@ static int run(int argc, char **argv)
 	argv++;
 	const char *arch = NULL;
 	bool json = false;
-	unsigned flags = 0;
+	unsigned flags = 0, qemu_version = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "a:jE", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "a:jEq:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			arch = optarg;
@@ -52,6 +54,15 @@ static int run(int argc, char **argv)
 		case 'E':
 			flags |= QK_SPEC_LOAD_NO_ENV;
 			break;
+		case 'q': {
+			unsigned major, minor = 0, micro = 0;
+			char tail;
+			int n = sscanf(optarg, "%u.%u.%u%c", &major, &minor, &micro, &tail);
+			if (n < 2 || n > 3 || major > 99 || minor > 99 || micro > 99)
+				return cli_usage_error("spec", "--qemu-version: '%s' is not like 7.2", optarg);
+			qemu_version = major * 10000 + minor * 100 + micro;
+			break;
+		}
 		default:
 			return cli_usage_error("spec", "unknown option");
 		}
@@ -68,7 +79,8 @@ static int run(int argc, char **argv)
 		return cli_report("spec", err);
 	json_t *normal = NULL;
 	if ((arch && qk_spec_set_string(spec, "arch", arch, &err) < 0) ||
-	    qk_spec_to_json(spec, &normal, &err) < 0) {
+	    (!show && qk_spec_validate_for(spec, qemu_version, &err) < 0) ||
+	    (show && qk_spec_to_json(spec, &normal, &err) < 0)) {
 		qk_spec_free(spec);
 		qk_error_prepend(&err, "%s: ", path);
 		return cli_report("spec", err);

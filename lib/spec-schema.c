@@ -782,6 +782,8 @@ json_t *spec_normalize(const qk_spec *spec, unsigned qemu_version, struct vctx *
 	}
 	v->machine = str_of(machine, "type");
 	v->family = machine_family(v->machine);
+	if (!props_key_valid(v->machine))
+		vproblem(v, "machine", "type \"%s\" is not a machine name", v->machine);
 	if (v->arch->x86 ? v->family != MF_Q35 && v->family != MF_PC && v->family != MF_MICROVM &&
 				   v->family != MF_OTHER
 			 : v->family == MF_Q35 || v->family == MF_PC || v->family == MF_MICROVM ||
@@ -849,6 +851,9 @@ json_t *spec_normalize(const qk_spec *spec, unsigned qemu_version, struct vctx *
 	const char *dtype = str_of(display, "type");
 	if (json_object_get(display, "vnc") && strcmp(dtype, "vnc") != 0)
 		vproblem(v, "display", "vnc settings need type vnc");
+	const char *listen = str_of(json_object_get(display, "vnc"), "listen");
+	if (listen && (!*listen || strpbrk(listen, ", []/")))
+		vproblem(v, "display.vnc", "listen \"%s\" is not a host name or address", listen);
 	if (strcmp(dtype, "vnc") == 0 && !json_object_get(display, "vnc")) {
 		json_t *vnc = json_object();
 		json_object_set_new(vnc, "listen", json_string("127.0.0.1"));

@@ -357,8 +357,13 @@ int qk_device_add_item(qk_device *dev, const char *field, qk_device **out, qk_er
 
 int qk_spec_validate(const qk_spec *spec, qk_error **err)
 {
+	return qk_spec_validate_for(spec, 0, err);
+}
+
+int qk_spec_validate_for(const qk_spec *spec, unsigned qemu_version, qk_error **err)
+{
 	struct vctx v;
-	json_t *n = spec_normalize(spec, 0, &v, err);
+	json_t *n = spec_normalize(spec, qemu_version, &v, err);
 	if (!n)
 		return -EINVAL;
 	json_decref(n);

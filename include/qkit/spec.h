@@ -146,6 +146,12 @@ int qk_device_add_item(qk_device *dev, const char *field, qk_device **out, qk_er
 int qk_spec_validate(const qk_spec *spec, qk_error **err);
 
 /*
+ * The same, for a target QEMU (major*10000 + minor*100 + micro; 0 means
+ * 7.2.0): features the target lacks are problems too.
+ */
+int qk_spec_validate_for(const qk_spec *spec, unsigned qemu_version, qk_error **err);
+
+/*
  * The fully defaulted spec (after validation) as JSON, in the file
  * format's shape: every device has its id, every default is filled in.
  * The caller owns *out.

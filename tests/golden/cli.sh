@@ -58,6 +58,10 @@ cmp -s "$tmp/json" "$tmp/json2" && ok "spec show round-trips" || fail "spec show
 "$qkit" cmdline -E --json --arch aarch64 "$tmp/vm.yaml" | grep -q '"qemu-system-aarch64"' && ok "--arch" || fail "--arch"
 "$qkit" cmdline -E --qemu-version 6.0 "$tmp/vm.yaml" | grep -q 'virtio-blk-pci,id=disk0' && ok "--qemu-version 6.0 gives comma -device" || fail "--qemu-version"
 "$qkit" cmdline -E --paused --json "$tmp/vm.yaml" | grep -q '"-S"' && ok "--paused" || fail "--paused"
+"$qkit" spec validate -E -q 9.1 "$tmp/vm.yaml" >/dev/null && ok "spec validate --qemu-version" || fail "spec validate --qemu-version"
+printf 'arch: x86_64\ndevices: [{kind: tdx-guest}]\n' > "$tmp/tdx.yaml"
+"$qkit" spec validate -E -q 10.1 "$tmp/tdx.yaml" >/dev/null && ! "$qkit" spec validate -E "$tmp/tdx.yaml" 2>/dev/null &&
+	ok "the target version decides" || fail "the target version does not decide"
 "$qkit" cmdline -E --syntax yaml "$tmp/vm.yaml" 2>/dev/null; [ $? -eq 2 ] && ok "bad --syntax exits 2" || fail "bad --syntax"
 "$qkit" cmdline 2>/dev/null; [ $? -eq 2 ] && ok "no spec exits 2" || fail "no spec"
 "$qkit" spec frob x 2>/dev/null; [ $? -eq 2 ] && ok "spec frob exits 2" || fail "spec frob"
