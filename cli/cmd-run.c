@@ -61,11 +61,13 @@ enum {
 	"Running:\n"                                                                       \
 	"  -n, --name NAME         register the VM as NAME (qkit ps, stop, console)\n"     \
 	"  -d, --detach            run in the background; print the name and return\n"     \
-	"      --paused            start with the CPUs stopped (resume: qkit qmp NAME cont)\n" \
+	"      --paused            start with the CPUs stopped (resume: qkit qmp NAME cont;\n" \
+	"                          needs --name or --detach)\n"                           \
 	"  -t, --timeout SECS      stop the VM after SECS seconds (exit 124)\n"            \
 	"      --boot-timeout SECS stop the VM if its console stays silent this long\n"    \
 	"                          (default 30, 10 under KVM; 0 turns it off; exit 122)\n" \
-	"      --stop-timeout SECS how long the guest gets to power off when stopped (10)\n" \
+	"      --stop-timeout SECS how long the guest gets to power off when stopped (10;\n" \
+	"                          0: no power button, QMP quit at once)\n"              \
 	"      --dry-run           print the QEMU command line (as qkit cmdline) and exit\n" \
 	"\n"                                                                               \
 	"Exit status: 0 the guest powered off, 1 QEMU failed or the spec is invalid,\n"    \
@@ -107,8 +109,9 @@ struct flags {
 	bool detach;
 	bool dry_run;
 	bool fast_boot;
+	bool paused;
 	int boot_timeout_ms;
-	int stop_timeout_ms;
+	int stop_timeout_ms; /* 0: unset */
 };
 
 /* Seconds (fractions allowed) to ms; -1 if s is not that. 0 is allowed. */
@@ -487,6 +490,14 @@ static int report(const qk_run_result *res)
 	return EXIT_FAIL;
 }
 
+static bool push_change(struct flags *f, int opt, const char *arg)
+{
+	if (f->n_changes == ARRAY_SIZE(f->changes))
+		return false;
+	f->changes[f->n_changes++] = (struct change){ opt, arg };
+	return true;
+}
+
 static int parse_args(int argc, char **argv, struct flags *f, const char **spec_path)
 {
 	static const struct option opts[] = {
@@ -524,7 +535,8 @@ static int parse_args(int argc, char **argv, struct flags *f, const char **spec_
 			break;
 		case 'n':
 			f->name = optarg;
-			f->changes[f->n_changes++] = (struct change){ c, optarg };
+			if (!push_change(f, c, optarg))
+				return cli_usage_error("run", "too many options");
 			break;
 		case 'd':
 			f->detach = true;
@@ -546,13 +558,19 @@ static int parse_args(int argc, char **argv, struct flags *f, const char **spec_
 			if ((f->stop_timeout_ms = parse_seconds(optarg)) < 0)
 				return cli_usage_error("run", "--stop-timeout: \"%s\" is not a number of seconds",
 						       optarg);
+			if (f->stop_timeout_ms == 0)
+				f->stop_timeout_ms = -1; /* no power button: straight to quit */
+			break;
+		case OPT_PAUSED:
+			f->paused = true;
+			if (!push_change(f, c, optarg))
+				return cli_usage_error("run", "too many options");
 			break;
 		case '?':
 			return EXIT_USAGE; /* getopt said what was wrong */
 		default:
-			if (f->n_changes == ARRAY_SIZE(f->changes))
-				return cli_usage_error("run", "more than %zu options", ARRAY_SIZE(f->changes));
-			f->changes[f->n_changes++] = (struct change){ c, optarg };
+			if (!push_change(f, c, optarg))
+				return cli_usage_error("run", "too many options");
 			break;
 		}
 	}
@@ -623,12 +641,24 @@ static int run(int argc, char **argv)
 	o.detach = f->detach;
 	o.fast_boot = f->fast_boot;
 	o.boot_timeout_ms = f->boot_timeout_ms;
-	if (f->stop_timeout_ms > 0)
+	if (f->stop_timeout_ms != 0)
 		o.stop.powerdown_timeout_ms = f->stop_timeout_ms;
+	_cleanup_free_ char *spec_name = NULL;
 	if (o.detach && !o.name) {
+		/* The spec's name if it can name a VM, else one of our own. */
+		json_t *n = NULL;
+		if (qk_spec_to_json(spec, &n, NULL) == 0) {
+			const char *s = json_string_value(json_object_get(n, "name"));
+			if (s && qk_vm_name_valid(s, NULL))
+				spec_name = strdup(s);
+			json_decref(n);
+		}
 		snprintf(gen_name, sizeof(gen_name), "vm-%d", (int)getpid());
-		o.name = gen_name;
+		o.name = spec_name ? spec_name : gen_name;
 	}
+	if (f->paused && !o.name)
+		return cli_usage_error("run", "--paused needs --name (or --detach): "
+				       "the VM is resumed with qkit qmp NAME cont");
 	bool tty = !o.detach && isatty(STDIN_FILENO);
 	if (!o.detach) {
 		o.input_fd = STDIN_FILENO;

@@ -42,7 +42,8 @@ struct run {
 	int wake_fd; /* an eventfd: the console saw something the loop must act on */
 
 	int64_t started_ms;
-	int64_t deadline_ms;  /* the spec's timeout, or -1 */
+	long long timeout_s;  /* the spec's timeout, 0 for none */
+	int64_t deadline_ms;  /* when it passes, once QEMU runs; -1 for none */
 	int boot_timeout_ms;  /* armed when > 0 */
 	bool in_panic;
 	int64_t panic_deadline_ms;
@@ -192,8 +193,7 @@ static void serve(qk_vm *vm, void *userdata)
 {
 	struct run *r = userdata;
 	r->started_ms = now_ms();
-	long long timeout_s = r->deadline_ms; /* seconds until set below */
-	r->deadline_ms = timeout_s > 0 ? r->started_ms + timeout_s * 1000 : -1;
+	r->deadline_ms = r->timeout_s > 0 ? r->started_ms + r->timeout_s * 1000 : -1;
 
 	bool enabled = false, present = false;
 	qk_error *e = NULL;
@@ -301,8 +301,7 @@ static char *describe(const struct run *r, qk_vm *vm, const qk_vm_exit *ex)
 					 : "");
 		break;
 	case QK_RUN_TIMED_OUT:
-		n = asprintf(&s, "timeout: the VM still ran after %lld s; stopped it",
-			     (long long)((r->deadline_ms - r->started_ms) / 1000));
+		n = asprintf(&s, "timeout: the VM still ran after %lld s; stopped it", r->timeout_s);
 		break;
 	case QK_RUN_STOPPED:
 		if (r->stop_signal)
@@ -471,7 +470,8 @@ int qk_run(qk_spec *spec, const qk_run_options *opts, qk_run_result *res, qk_err
 		.o = opts,
 		.res = res,
 		.wake_fd = -1,
-		.deadline_ms = timeout_s, /* turned into a deadline once QEMU runs */
+		.timeout_s = timeout_s,
+		.deadline_ms = -1,
 		.boot_timeout_ms = console && !paused ? opts->boot_timeout_ms : -1,
 		.panic_lines = BUF_INIT,
 	};
