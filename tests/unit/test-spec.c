@@ -11,6 +11,8 @@
 
 #include <qkit/spec.h>
 
+#include "spec-internal.h"
+
 static char *joined(char **argv)
 {
 	size_t len = 1;
@@ -251,6 +253,72 @@ static void device_props_and_hotplug(void **state)
 	qk_spec_free(s);
 }
 
+/* Render if valid; either way nothing may crash or leak (run under ASan too). */
+static void try_spec(json_t *raw)
+{
+	char *text = json_dumps(raw, JSON_COMPACT);
+	qk_spec *spec = NULL;
+	qk_error *err = NULL;
+	assert_int_equal(qk_spec_load_string(&spec, text, strlen(text), QK_SPEC_JSON, QK_SPEC_LOAD_NO_ENV, &err), 0);
+	char **argv = NULL;
+	if (qk_spec_render(spec, NULL, &argv, &err) < 0) {
+		assert_non_null(err);
+		assert_true(qk_error_count(err) >= 1);
+	} else {
+		assert_non_null(argv[0]);
+	}
+	qk_argv_free(argv);
+	qk_error_free(err);
+	qk_spec_free(spec);
+	free(text);
+}
+
+static json_t *odd_value(int i)
+{
+	switch (i) {
+	case 0: return json_string("a,b=c");
+	case 1: return json_integer(-1);
+	case 2: return json_integer(1LL << 62);
+	case 3: return json_true();
+	case 4: return json_pack("[s, i]", "x", 1);
+	case 5: return json_pack("{s:s}", "type", "unix");
+	case 6: return json_null();
+	case 7: return json_string("");
+	default: return json_real(1.5);
+	}
+}
+
+static void every_field_with_odd_values(void **state)
+{
+	static const char *const arches[] = { "x86_64", "aarch64", "s390x" };
+	for (const struct device_kind *k = device_kinds; k->name; k++)
+		for (const struct field *f = k->fields; f->name; f++)
+			for (int i = 0; i < 9; i++)
+				for (size_t a = 0; a < sizeof(arches) / sizeof(arches[0]); a++) {
+					json_t *dev = json_pack("{s:s}", "kind", k->name);
+					json_object_set_new(dev, f->name, odd_value(i));
+					json_t *raw = json_pack("{s:s, s:[o]}", "arch", arches[a], "devices", dev);
+					try_spec(raw);
+					json_decref(raw);
+				}
+	for (const struct field *f = spec_fields; f->name; f++)
+		for (int i = 0; i < 9; i++) {
+			json_t *raw = json_pack("{s:s}", "arch", "x86_64");
+			if (strcmp(f->name, "arch") != 0)
+				json_object_set_new(raw, f->name, odd_value(i));
+			try_spec(raw);
+			json_decref(raw);
+			if (f->type != FT_OBJ)
+				continue;
+			for (const struct field *g = f->sub; g->name; g++) {
+				raw = json_pack("{s:s, s:{}}", "arch", "riscv64", f->name);
+				json_object_set_new(json_object_get(raw, f->name), g->name, odd_value(i));
+				try_spec(raw);
+				json_decref(raw);
+			}
+		}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -261,6 +329,7 @@ int main(void)
 		cmocka_unit_test(env_overrides),
 		cmocka_unit_test(json_files_load_too),
 		cmocka_unit_test(device_props_and_hotplug),
+		cmocka_unit_test(every_field_with_odd_values),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
