@@ -3,6 +3,8 @@
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 MESON_OPTS ?= -Dwerror=true
+# Marks the processes of one `make check` run, to find QEMUs it leaves behind.
+CHECK_TOKEN := $(shell od -An -N8 -tx8 /dev/urandom | tr -d " ")
 
 .PHONY: all build setup demo check unit bench install clean
 
@@ -26,10 +28,11 @@ check: setup
 	$(MAKE) build
 	meson setup $(ASAN_BUILD) $(MESON_OPTS) -Db_sanitize=address,undefined -Db_lundef=false -Ddocs=disabled >/dev/null
 	ninja -C $(ASAN_BUILD)
-	-meson test -C $(BUILD) --no-rebuild --print-errorlogs
-	-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	-QKIT_CHECK_RUN=$(CHECK_TOKEN) meson test -C $(BUILD) --no-rebuild --print-errorlogs
+	-QKIT_CHECK_RUN=$(CHECK_TOKEN) ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		meson test -C $(ASAN_BUILD) --no-rebuild --print-errorlogs --suite unit
-	scripts/test-summary $(BUILD) $(ASAN_BUILD)
+	scripts/test-leftovers $(CHECK_TOKEN) > $(BUILD)/leftovers.txt || true
+	scripts/test-summary --extra $(BUILD)/leftovers.txt $(BUILD) $(ASAN_BUILD)
 
 unit: build
 	meson test -C $(BUILD) --no-rebuild --print-errorlogs --suite unit
