@@ -379,15 +379,16 @@ static int listen_unix(const char *path, qk_error **err)
 	return TAKE_FD(fd);
 }
 
-static int open_log(const char *path, qk_error **err)
+/* *fd stays -1 when there is no path. */
+static int open_log(int *fd, const char *path, qk_error **err)
 {
 	if (!path)
-		return -1;
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
-	if (fd < 0)
+		return 0;
+	*fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+	if (*fd < 0)
 		return qk_error_set(err, QK_ERR_SYSTEM, errno, "opening log %s: %s", path,
 				    strerror(errno));
-	return fd;
+	return 0;
 }
 
 /* Our environment, or none, plus opts->env (later entries win). */
@@ -514,10 +515,10 @@ int qk_vm_launch(qk_vm **out, char *const *argv, const qk_vm_options *opts_in, q
 	if (ring_init(&vm->output, opts->output_ring_size) < 0 ||
 	    ring_init(&vm->console, opts->console ? opts->console_ring_size : 0) < 0)
 		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
-	if ((vm->log_fd = open_log(opts->log_path, err)) < -1)
-		return vm->log_fd;
-	if (opts->console && (vm->console_log_fd = open_log(opts->console_log_path, err)) < -1)
-		return vm->console_log_fd;
+	if ((r = open_log(&vm->log_fd, opts->log_path, err)) < 0)
+		return r;
+	if (opts->console && (r = open_log(&vm->console_log_fd, opts->console_log_path, err)) < 0)
+		return r;
 
 	int mon[2], con[2] = { -1, -1 }, outp[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, mon) < 0)

@@ -316,6 +316,39 @@ static void output_is_captured(void **state)
 	qk_vm_free(vm);
 }
 
+static void output_goes_to_the_log(void **state)
+{
+	char log[] = "/tmp/qkit-test-log.XXXXXX";
+	int fd = mkstemp(log);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "earlier\n", 8), 8); /* appended to, not replaced */
+	close(fd);
+	char *const argv[] = { "/bin/sh", "-c", "echo to the log >&2; exec " QEMU " \"$@\"", "sh",
+			       "-machine", "none", "-display", "none", "-nodefaults", NULL };
+	qk_vm_options opts = QK_VM_OPTIONS_INIT;
+	opts.log_path = log;
+	qk_vm *vm = NULL;
+	assert_int_equal(qk_vm_launch(&vm, argv, &opts, NULL), 0);
+	qk_vm_exit ex;
+	assert_int_equal(qk_vm_stop(vm, NULL, &ex, NULL), 0);
+	qk_vm_free(vm);
+	char buf[256];
+	FILE *f = fopen(log, "r");
+	assert_non_null(f);
+	size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[len] = '\0';
+	fclose(f);
+	assert_string_equal(buf, "earlier\nto the log\n");
+	unlink(log);
+
+	qk_error *err = NULL;
+	opts.log_path = "/nonexistent/qemu.log";
+	assert_int_equal(qk_vm_launch(&vm, none_argv, &opts, &err), -ENOENT);
+	assert_string_equal(qk_error_message(err),
+			    "opening log /nonexistent/qemu.log: No such file or directory");
+	qk_error_free(err);
+}
+
 static void environment_and_cwd(void **state)
 {
 	char *const argv[] = { "/bin/sh", "-c", "echo \"[$QKIT_T][$HOME][$(pwd)]\"; "
@@ -686,6 +719,7 @@ int main(void)
 		cmocka_unit_test(stop_ladder_escalates_to_sigterm),
 		cmocka_unit_test(free_kills_a_running_vm),
 		cmocka_unit_test(output_is_captured),
+		cmocka_unit_test(output_goes_to_the_log),
 		cmocka_unit_test(environment_and_cwd),
 		cmocka_unit_test(waitpid_fallback_works),
 		cmocka_unit_test(paused_then_cont),
