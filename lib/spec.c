@@ -5,6 +5,7 @@
  * schema, so the C API and the file format cannot drift apart.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,13 +250,19 @@ int qk_spec_find_device(qk_spec *spec, const char *kind, size_t n, qk_device **o
 			    kind ? kind : "", kind ? " " : "");
 }
 
+static const char *kind_names[64];
+
+static void fill_kind_names(void)
+{
+	for (size_t i = 0; device_kinds[i].name && i < ARRAY_SIZE(kind_names) - 1; i++)
+		kind_names[i] = device_kinds[i].name;
+}
+
 const char *const *qk_spec_device_kinds(void)
 {
-	static const char *names[64];
-	if (!names[0])
-		for (size_t i = 0; device_kinds[i].name && i < ARRAY_SIZE(names) - 1; i++)
-			names[i] = device_kinds[i].name;
-	return names;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, fill_kind_names);
+	return kind_names;
 }
 
 int qk_spec_add_device(qk_spec *spec, const char *kind, qk_device **out, qk_error **err)

@@ -111,6 +111,12 @@ static void setters_check_path_and_type(void **state)
 	assert_string_equal(qk_error_message(err), "kind \"floppy\" is not a device kind");
 	qk_error_free(err);
 	err = NULL;
+	const char *const *kinds = qk_spec_device_kinds();
+	size_t n = 0;
+	while (kinds[n])
+		assert_int_equal(qk_spec_add_device(s, kinds[n++], NULL, NULL), 0);
+	assert_string_equal(kinds[0], "disk");
+	assert_true(n >= 35);
 	assert_int_equal(qk_spec_add_device(s, "rng", &d, NULL), 0);
 	assert_int_equal(qk_device_set_bool(d, "filename", true, &err), -EINVAL);
 	assert_string_equal(qk_error_message(err), "rng device: filename: true is the wrong type for this field");
