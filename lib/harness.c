@@ -15,9 +15,34 @@
 #include "util.h"
 
 
+/* The event channel's port name, the same as qkit exec's. */
+#define EVENT_PORT "qkit.event"
+
 struct qk_harness {
 	struct guest g;
+	struct buf event_line; /* a partial line from the event port */
+	json_t *events;        /* received, not yet taken: an array */
+	char *bad_event;       /* the first line that was not a JSON object */
 };
+
+static void on_event_data(const char *data, size_t len, void *userdata)
+{
+	qk_harness *h = userdata;
+	buf_append(&h->event_line, data, len);
+	char *nl;
+	while (h->event_line.data && (nl = memchr(h->event_line.data, '\n', h->event_line.len))) {
+		size_t n = (size_t)(nl - h->event_line.data);
+		json_t *ev = json_loadb(h->event_line.data, n, 0, NULL);
+		if (json_is_object(ev))
+			json_array_append(h->events, ev);
+		else if (!h->bad_event)
+			h->bad_event = strndup(h->event_line.data, n);
+		json_decref(ev);
+		memmove(h->event_line.data, nl + 1, h->event_line.len - n - 1);
+		h->event_line.len -= n + 1;
+		h->event_line.data[h->event_line.len] = '\0';
+	}
+}
 
 const char *qk_harness_end_string(qk_harness_end end)
 {
@@ -62,6 +87,9 @@ void qk_harness_free(qk_harness *h)
 	if (!h)
 		return;
 	guest_destroy(&h->g);
+	buf_free(&h->event_line);
+	json_decref(h->events);
+	free(h->bad_event);
 	free(h);
 }
 
@@ -102,6 +130,8 @@ static int build(qk_harness *h, const qk_harness_options *o, qk_error **err)
 			      o->userdata, err);
 	if (r < 0)
 		return r;
+	if (o->events && (r = guest_add_port(g, EVENT_PORT, on_event_data, h, err)) < 0)
+		return r;
 	_cleanup_free_ char *append = NULL;
 	if (asprintf(&append, "panic=-1%s%s", o->append ? " " : "", o->append ? o->append : "") < 0) {
 		append = NULL;
@@ -129,6 +159,10 @@ int qk_harness_start(qk_harness **out, const qk_harness_options *opts, qk_error 
 	if (!h)
 		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
 	guest_init(&h->g);
+	if (!(h->events = json_array())) {
+		free(h);
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+	}
 	int r = build(h, opts, err);
 	if (r == 0)
 		r = guest_launch(&h->g, err);
@@ -202,6 +236,43 @@ int qk_harness_expect(qk_harness *h, const char *pattern, qk_console_pattern kin
 		if ((r = guest_pump(g, wait, err)) < 0)
 			return r;
 		/* Once QEMU is gone the console is closed: the next find decides. */
+	}
+}
+
+int qk_harness_wait_event(qk_harness *h, int timeout_ms, json_t **ev, qk_error **err)
+{
+	struct guest *g = &h->g;
+	int64_t deadline = timeout_ms < 0 ? -1 : guest_now_ms() + timeout_ms;
+
+	for (;;) {
+		if (json_array_size(h->events) > 0) {
+			*ev = json_incref(json_array_get(h->events, 0));
+			json_array_remove(h->events, 0);
+			return 1;
+		}
+		if (h->bad_event) {
+			/* Reported once; later lines still count. */
+			_cleanup_free_ char *line = TAKE_PTR(h->bad_event);
+			return qk_error_set(err, QK_ERR_PROTOCOL, EPROTO,
+					    "event channel: \"%s\" is not a JSON object", line);
+		}
+		if (g->pid <= 0) {
+			qk_error_set(err, QK_ERR_EXITED, EPIPE, "no event arrived before the VM ended");
+			explain_end(h, err);
+			return -EPIPE;
+		}
+		int wait = -1;
+		if (deadline >= 0) {
+			int64_t left = deadline - guest_now_ms();
+			if (left <= 0)
+				return qk_error_set(err, QK_ERR_TIMEOUT, ETIMEDOUT,
+						    "timed out after %.1f s waiting for an event",
+						    timeout_ms / 1000.0);
+			wait = (int)left;
+		}
+		int r = guest_pump(g, wait, err);
+		if (r < 0)
+			return r;
 	}
 }
 

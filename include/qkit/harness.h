@@ -30,6 +30,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include <qkit/console.h>
 #include <qkit/error.h>
 #include <qkit/exec.h>
@@ -60,6 +62,13 @@ typedef struct qk_harness_options {
 	qk_console_line_fn on_console_line; /* each console line as it completes */
 	void *userdata;
 	const char *console_log; /* the raw console also to this file */
+	/*
+	 * Give the guest an event channel: a virtio-serial port named
+	 * "qkit.event" (find it under /sys/class/virtio-ports; the guest needs
+	 * virtio_pci and virtio_console) on which each line the guest writes
+	 * is a JSON object, received with qk_harness_wait_event().
+	 */
+	bool events;
 } qk_harness_options;
 
 #define QK_HARNESS_OPTIONS_VERSION 1
@@ -85,6 +94,15 @@ static inline void qk_harness_freep(qk_harness **h)
  */
 int qk_harness_expect(qk_harness *h, const char *pattern, qk_console_pattern kind,
 		      int timeout_ms, qk_console_match *m, qk_error **err);
+
+/*
+ * The next event from the guest's event channel (opts.events), waiting up
+ * to timeout_ms (< 0: no limit) while serving the VM. 1 with *ev (a new
+ * reference) when one arrived. Fails at once when QEMU exits first
+ * (QK_ERR_EXITED), after timeout_ms (QK_ERR_TIMEOUT), and with
+ * QK_ERR_PROTOCOL for a line that is not a JSON object (naming it).
+ */
+int qk_harness_wait_event(qk_harness *h, int timeout_ms, json_t **ev, qk_error **err);
 
 /* Type text on the guest's console. */
 int qk_harness_send(qk_harness *h, const char *text, qk_error **err);

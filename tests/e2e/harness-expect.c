@@ -14,9 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <qkit/harness.h>
+#include <qkit/initramfs.h>
 
 static char guest[4096];
 static char kernel_version[256];
@@ -129,6 +131,84 @@ static void wait_timeout_kills_the_vm(void **state)
 	qk_error_free(err);
 }
 
+/* An initramfs whose payload writes two lines on the event port. */
+static void build_event_guest(const char *path)
+{
+	static const char script[] =
+		"for i in $(seq 200); do\n"
+		"  for d in /sys/class/virtio-ports/*; do\n"
+		"    [ \"$(cat $d/name 2>/dev/null)\" = qkit.event ] && [ -c /dev/${d##*/} ] && p=/dev/${d##*/}\n"
+		"  done\n"
+		"  [ -n \"$p\" ] && break\n"
+		"  sleep 0.05\n"
+		"done\n"
+		"echo '{\"event\": \"hello\", \"n\": 1}' >$p\n"
+		"echo 'not json' >$p\n";
+	char modules[4200];
+	snprintf(modules, sizeof(modules), "%s/modules", guest);
+	qk_initramfs *ir = NULL;
+	qk_error *err = NULL;
+	qk_initramfs_init_opts init = QK_INITRAMFS_INIT_OPTS_INIT;
+	init.argv = (const char *[]){ "sh", "-c", script };
+	init.argc = 3;
+	if (qk_initramfs_new(&ir, &err) < 0 || qk_initramfs_add_busybox(ir, NULL, &err) < 0 ||
+	    qk_initramfs_add_modules(ir, modules, (const char *[]){ "virtio_pci", "virtio_console" }, 2,
+				     &err) < 0 ||
+	    qk_initramfs_set_init(ir, &init, &err) < 0 ||
+	    qk_initramfs_write(ir, path, QK_INITRAMFS_NONE, &err) < 0)
+		fail_msg("initramfs: %s", qk_error_message(err));
+	qk_initramfs_free(ir);
+}
+
+static void event_channel_delivers_json_objects(void **state)
+{
+	char initrd[] = "/tmp/qkit-harness-events-XXXXXX";
+	int fd = mkstemp(initrd);
+	assert_true(fd >= 0);
+	close(fd);
+	build_event_guest(initrd);
+
+	char kernel[4200];
+	snprintf(kernel, sizeof(kernel), "%s/vmlinuz", guest);
+	qk_harness_options o = QK_HARNESS_OPTIONS_INIT;
+	o.kernel = kernel;
+	o.initrd = initrd;
+	o.events = true;
+	qk_harness *h = NULL;
+	qk_error *err = NULL;
+	if (qk_harness_start(&h, &o, &err) < 0)
+		fail_msg("start: %s", qk_error_message(err));
+	json_t *ev = NULL;
+	int r = qk_harness_wait_event(h, 90000, &ev, &err);
+	if (r != 1) {
+		char *report = qk_harness_report(h);
+		fail_msg("%s\n%s", qk_error_message(err), report);
+	}
+	assert_string_equal(json_string_value(json_object_get(ev, "event")), "hello");
+	assert_int_equal(json_integer_value(json_object_get(ev, "n")), 1);
+	json_decref(ev);
+	/* The second line is not JSON: named, not skipped in silence. */
+	assert_int_equal(qk_harness_wait_event(h, 90000, &ev, &err), -EPROTO);
+	assert_int_equal(qk_error_get_kind(err), QK_ERR_PROTOCOL);
+	assert_string_equal(qk_error_message(err), "event channel: \"not json\" is not a JSON object");
+	qk_error_free(err);
+	qk_harness_free(h);
+	unlink(initrd);
+}
+
+static void waiting_for_an_event_fails_when_the_vm_ends(void **state)
+{
+	__attribute__((cleanup(qk_harness_freep))) qk_harness *h = start(NULL);
+	qk_error *err = NULL;
+	json_t *ev = NULL;
+	double t0 = now();
+	assert_int_equal(qk_harness_wait_event(h, 300000, &ev, &err), -EPIPE);
+	assert_true(now() - t0 < 90);
+	assert_int_equal(qk_error_get_kind(err), QK_ERR_EXITED);
+	assert_string_equal(qk_error_message(err), "guest powered off: no event arrived before the VM ended");
+	qk_error_free(err);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -157,6 +237,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(panic_ends_expect_with_the_panic),
 		cmocka_unit_test(report_is_a_runnable_command_line),
 		cmocka_unit_test(wait_timeout_kills_the_vm),
+		cmocka_unit_test(event_channel_delivers_json_objects),
+		cmocka_unit_test(waiting_for_an_event_fails_when_the_vm_ends),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
