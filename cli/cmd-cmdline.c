@@ -22,6 +22,8 @@
 	"                          -blockdev and -netdev\n"                             \
 	"  -q, --qemu-version V    the target QEMU, like 7.2 (default 7.2)\n"           \
 	"  -S, --paused            add -S\n"                                            \
+	"  -c, --console-chardev ID  wire the console to chardev ID, which the caller\n" \
+	"                          adds (qkit start --console adds qkit-console)\n"    \
 	"  -E, --no-env            ignore the QKIT_* and VMTEST_* overrides\n"
 
 /* Characters a POSIX shell takes literally outside quotes. */
@@ -71,6 +73,7 @@ static int run(int argc, char **argv)
 		{ "qemu-version", required_argument, NULL, 'q' },
 		{ "paused", no_argument, NULL, 'S' },
 		{ "no-env", no_argument, NULL, 'E' },
+		{ "console-chardev", required_argument, NULL, 'c' },
 		{ 0 },
 	};
 	const char *arch = NULL;
@@ -78,7 +81,7 @@ static int run(int argc, char **argv)
 	unsigned flags = 0;
 	qk_render_opts ropts = QK_RENDER_OPTS_INIT;
 	int c;
-	while ((c = getopt_long(argc, argv, "a:js:q:SE", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "a:js:q:SEc:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			arch = optarg;
@@ -105,6 +108,9 @@ static int run(int argc, char **argv)
 			break;
 		case 'E':
 			flags |= QK_SPEC_LOAD_NO_ENV;
+			break;
+		case 'c':
+			ropts.console_chardev = optarg;
 			break;
 		default:
 			return cli_usage_error("cmdline", "unknown option");

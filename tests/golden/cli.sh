@@ -58,6 +58,8 @@ cmp -s "$tmp/json" "$tmp/json2" && ok "spec show round-trips" || fail "spec show
 "$qkit" cmdline -E --json --arch aarch64 "$tmp/vm.yaml" | grep -q '"qemu-system-aarch64"' && ok "--arch" || fail "--arch"
 "$qkit" cmdline -E --qemu-version 6.0 "$tmp/vm.yaml" | grep -q 'virtio-blk-pci,id=disk0' && ok "--qemu-version 6.0 gives comma -device" || fail "--qemu-version"
 "$qkit" cmdline -E --paused --json "$tmp/vm.yaml" | grep -q '"-S"' && ok "--paused" || fail "--paused"
+"$qkit" cmdline -E --console-chardev qkit-console --json "$tmp/vm.yaml" > "$tmp/cc"
+grep -q '"chardev:qkit-console"' "$tmp/cc" && ! grep -q '"-chardev"' "$tmp/cc" && ok "--console-chardev" || fail "--console-chardev: $(cat "$tmp/cc")"
 "$qkit" spec validate -E -q 9.1 "$tmp/vm.yaml" >/dev/null && ok "spec validate --qemu-version" || fail "spec validate --qemu-version"
 printf 'arch: x86_64\ndevices: [{kind: tdx-guest}]\n' > "$tmp/tdx.yaml"
 "$qkit" spec validate -E -q 10.1 "$tmp/tdx.yaml" >/dev/null && ! "$qkit" spec validate -E "$tmp/tdx.yaml" 2>/dev/null &&
