@@ -664,6 +664,12 @@ static int run(int argc, char **argv)
 		o.input_fd = STDIN_FILENO;
 		o.console_fn = console_out;
 	}
+	pid_t fg = tty ? tcgetpgrp(STDIN_FILENO) : -1;
+	if (fg >= 0 && fg != getpgrp()) {
+		/* A background job (qkit run &): touching the terminal would stop us (SIGTTOU, SIGTTIN). */
+		tty = false;
+		o.input_fd = -1;
+	}
 	if (tty) {
 		o.escape_char = 0x1d; /* Ctrl-] */
 		fprintf(stderr, "qkit run: the console is on this terminal; Ctrl-] then q stops the VM\n");

@@ -115,6 +115,22 @@ check(cooked(slave), "the terminal is restored after SIGTERM")
 check(not qemu_left(name), "no QEMU left after SIGTERM")
 os.close(master); os.close(slave)
 
+# 3. A background job of an interactive shell (qkit run &) leaves the terminal
+# alone instead of being stopped by SIGTTOU: the guest boots and powers off.
+name = tag + "-bg"
+master, slave = os.openpty()
+prepared = os.path.join(os.path.dirname(kernel), "initramfs.cpio.gz")
+cmd = ("'%s' run --name %s --kernel '%s' --initrd '%s' --accel tcg --timeout 100 & wait $!; "
+       "echo STATUS=$?" % (qkit, name, kernel, prepared))
+p = subprocess.Popen(["setsid", "-c", "sh", "-ic", cmd], stdin=slave, stdout=slave, stderr=slave,
+                     close_fds=True)
+out = read_until(master, b"STATUS=", 120)
+wait(p, 10)
+check(b"QKIT-GUEST-READY" in out and b"STATUS=0" in out,
+      "a background job boots and exits 0 (%r)" % out[-200:])
+check(not qemu_left(name), "no QEMU left after the background job")
+os.close(master); os.close(slave)
+
 sys.exit(1 if failures else 0)
 PY
 status=$?
