@@ -228,6 +228,17 @@ static void normalize_devices(struct vctx *v, json_t *raw_devs, struct devctx *d
 		devctx_push(d, dev, label);
 	}
 
+	/* The ids qkit gives what it adds itself (render.c) are not the user's to take. */
+	static const char *const reserved[] = { "console0", "ram", "video0", "vnc-secret", "uefi-code", "uefi-vars" };
+	for (size_t a = 0; a < d->n; a++) {
+		const char *id = str_of(json_array_get(d->devs, a), "id");
+		bool taken = strncmp(id, "ram-node", 8) == 0;
+		for (size_t r = 0; r < ARRAY_SIZE(reserved); r++)
+			taken = taken || strcmp(id, reserved[r]) == 0;
+		if (taken)
+			vproblem(v, d->labels[a], "id \"%s\" is reserved for what qkit adds itself", id);
+	}
+
 	/* Ids are unique across devices. */
 	json_t *first = json_object();
 	for (size_t a = 0; a < d->n; a++) {
