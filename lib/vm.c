@@ -197,7 +197,7 @@ static void client_input(qk_vm *vm, size_t i)
 	qk_error_free(e);
 }
 
-static void record_end(qk_vm *vm, int status)
+static void record_end(qk_vm *vm, pid_t pid, int status)
 {
 	vm->ended = true;
 	vm->status = status;
@@ -210,9 +210,9 @@ static void record_end(qk_vm *vm, int status)
 	qk_qmp_free(vm->qmp);
 	vm->qmp = NULL;
 	if (WIFEXITED(status))
-		log_debug("QEMU (pid %d) exited with status %d", (int)vm->child.pid, WEXITSTATUS(status));
+		log_debug("QEMU (pid %d) exited with status %d", (int)pid, WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
-		log_debug("QEMU killed by signal %d", WTERMSIG(status));
+		log_debug("QEMU (pid %d) killed by signal %d", (int)pid, WTERMSIG(status));
 }
 
 static int check_exit(qk_vm *vm)
@@ -220,12 +220,13 @@ static int check_exit(qk_vm *vm)
 	if (vm->ended)
 		return 1;
 	int status;
+	pid_t pid = vm->child.pid;
 	int r = process_try_reap(&vm->child, &status);
 	if (r < 0)
 		return r;
 	if (r == 0)
 		return 0;
-	record_end(vm, status);
+	record_end(vm, pid, status);
 	return 1;
 }
 
