@@ -554,7 +554,7 @@ static int run_in_guest(const char *kernel, int initrd_fd, const struct share *s
 			    : o->boot_timeout_ms > 0 ? o->boot_timeout_ms
 			    : kvm ? 10000 : 30000;
 
-	if ((r = guest_add_console(&g, "vm", o->console_log, o->on_console_line, o->console_userdata,
+	if ((r = guest_add_console(&g, "vm0", o->console_log, o->on_console_line, o->console_userdata,
 				   err)) < 0 ||
 	    (r = guest_add_input_port(&g, PORT_STDIN, o->stdin_fd, err)) < 0 ||
 	    (r = guest_add_port(&g, PORT_STDOUT, on_stdout, &run, err)) < 0 ||

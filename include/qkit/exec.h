@@ -69,7 +69,7 @@ typedef struct qk_exec_options {
 	int boot_timeout_ms;
 	int stdout_fd;            /* where the command's stdout goes (1) */
 	int stderr_fd;            /* and its stderr (2) */
-	qk_console_line_fn on_console_line; /* console lines, "[  1.2345s] vm: ..." */
+	qk_console_line_fn on_console_line; /* console lines, "[  1.2345s] vm0: ..." */
 	void *console_userdata;
 	const char *console_log;  /* the raw console also to this file */
 	qk_exec_event_fn on_event;
