@@ -107,13 +107,17 @@ static void stop_now(struct run *r, qk_vm *vm, qk_run_end why)
 	qk_vm_stop(vm, &s, NULL, &r->loop_err);
 }
 
-static void stop_ladder(struct run *r, qk_vm *vm, int sig)
+/* powerdown_ms > 0 replaces the ladder's first wait (qkit stop --timeout). */
+static void stop_ladder(struct run *r, qk_vm *vm, int sig, int powerdown_ms)
 {
+	qk_vm_stop_options s = r->o->stop;
+	if (powerdown_ms > 0)
+		s.powerdown_timeout_ms = powerdown_ms;
 	r->forced = true;
 	r->end = QK_RUN_STOPPED;
 	r->stop_signal = sig;
 	log_debug("run: %s: running the stop ladder", sig ? strsignal(sig) : "escape key");
-	qk_vm_stop(vm, &r->o->stop, NULL, &r->loop_err);
+	qk_vm_stop(vm, &s, NULL, &r->loop_err);
 }
 
 /*
@@ -252,7 +256,9 @@ static void serve(qk_vm *vm, void *userdata)
 			if (fd == sfd) {
 				struct signalfd_siginfo si;
 				if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-					stop_ladder(r, vm, (int)si.ssi_signo);
+					/* As qk_vm_supervise(): qk_vm_stop_by_name() queues its timeout. */
+					bool queued = si.ssi_signo == SIGTERM && si.ssi_code == SI_QUEUE;
+					stop_ladder(r, vm, (int)si.ssi_signo, queued ? si.ssi_int : 0);
 					return;
 				}
 			} else if (fd == r->wake_fd) {
@@ -269,7 +275,7 @@ static void serve(qk_vm *vm, void *userdata)
 					epoll_ctl(epfd, EPOLL_CTL_DEL, in_fd, NULL);
 					in_fd = -1;
 				} else if (forward_input(r, vm, buf, (size_t)len, &escaped)) {
-					stop_ladder(r, vm, 0);
+					stop_ladder(r, vm, 0, 0);
 					return;
 				}
 			}

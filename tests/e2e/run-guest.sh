@@ -264,6 +264,23 @@ else
 fi
 no_qemu_left sigterm
 
+# 9b. qkit stop on a named foreground run: the same ladder, from another process.
+"$qkit" run --name "$tag-fgstop" --kernel "$guest/vmlinuz" --initrd "$work/test.cpio.gz" --accel tcg \
+	--timeout 150 --append 'qkit.test=button' < /dev/null > "$work/fgstop.out" 2> "$work/fgstop.err" &
+bg=$!
+if wait_for "$work/fgstop.out" QKIT-WAITING-FOR-POWER-BUTTON 120; then
+	timeout 60 "$qkit" stop --timeout 20 "$tag-fgstop" > "$work/fgstop.stop" 2>&1
+	stop_st=$?
+	wait "$bg"
+	st=$?
+	bg=
+	[ $stop_st -eq 0 ] && [ $st -eq 143 ] && grep -q QKIT-POWER-BUTTON-PRESSED "$work/fgstop.out" &&
+		ok foreground-qkit-stop || fail "foreground-qkit-stop: stop $stop_st, run $st: $(cat "$work/fgstop.err" "$work/fgstop.stop")"
+else
+	fail "foreground-qkit-stop: the guest never waited: $(tail -n 5 "$work/fgstop.out") $(cat "$work/fgstop.err")"
+fi
+no_qemu_left foreground-qkit-stop
+
 # 10. QEMU refuses to start: exit 1 with its own words, no state left.
 krun bad -- -device no-such-device < /dev/null > "$work/bad.out" 2> "$work/bad.err"
 st=$?
