@@ -9,8 +9,9 @@ must come up, and `qom-list /machine/peripheral` must list every -device id
 of the argv (on PCI machines `query-pci` must answer too). A case QEMU
 rejects fails, with QEMU's message.
 
-Port forwards listen on a port the kernel picks (host port 0), so a
-port in use on the test host cannot fail a case. Paths under
+Port forwards, TCP chardev servers and socket/dgram netdevs listen on a
+port the kernel picks (port 0), so a port in use on the test host (or by
+another run of this test) cannot fail a case. Paths under
 /tmp/qkit-golden/ are made to exist first, in a private
 directory substituted for that prefix: *.qcow2 by qemu-img, *.img, *.iso,
 *.fd, *.log, *.json and *.pw as small files, *.sock left for QEMU to
@@ -62,6 +63,10 @@ def make_paths(args, tmp):
             elif not name.endswith(".sock"):
                 os.makedirs(path, exist_ok=True)
         a = re.sub(r"\b(tcp|udp):([0-9.]*):[0-9]+-", r"\1:\2:0-", a)
+        if "server=on" in a:
+            a = re.sub(r"\bport=[0-9]+", "port=0", a)
+        a = re.sub(r"\blisten=([0-9.]+):[0-9]+", r"listen=\1:0", a)
+        a = re.sub(r'("local":\{[^}]*"port":")[0-9]+"', r'\g<1>0"', a)
         out.append(a.replace(PREFIX, tmp + "/"))
     return out
 
