@@ -60,6 +60,15 @@ status=$?
 [ "$status" -eq 0 ] || fail "event run gave status $status"
 [ "$(cat ev.json)" = '{"event":"hello","n":1}' ] || fail "events file holds '$(cat ev.json)'"
 
+# --module loads a module (with its dependencies); an unknown one is named.
+run --module isofs -- sh -c 'grep -c "^isofs " /proc/modules' >out.txt 2>err.txt
+status=$?
+[ "$status" -eq 0 ] && [ "$(cat out.txt)" = 1 ] || fail "--module isofs: status $status, '$(cat out.txt)' $(cat err.txt)"
+run --module no_such_module -- true >out.txt 2>err.txt
+status=$?
+[ "$status" -eq 125 ] || fail "an unknown module gave status $status"
+grep -q 'module "no_such_module"' err.txt || fail "the unknown module is not named: $(cat err.txt)"
+
 # A missing command: the guest shell's 127 comes through.
 run -- no-such-command >out.txt 2>err.txt
 status=$?
@@ -67,4 +76,4 @@ status=$?
 grep -q 'no-such-command' err.txt || fail "no message about the missing command: $(cat err.txt)"
 
 [ "$fails" -eq 0 ] || exit 1
-echo "ok: stdout, stderr, status, cwd, arguments, 300 KiB, stdin, events, 127"
+echo "ok: stdout, stderr, status, cwd, arguments, 300 KiB, stdin, events, --module, 127"
