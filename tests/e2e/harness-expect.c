@@ -196,6 +196,53 @@ static void event_channel_delivers_json_objects(void **state)
 	unlink(initrd);
 }
 
+/* The generated init without a payload: a shell on the console. */
+static void send_types_on_the_console(void **state)
+{
+	char initrd[] = "/tmp/qkit-harness-shell-XXXXXX";
+	int fd = mkstemp(initrd);
+	assert_true(fd >= 0);
+	close(fd);
+	qk_initramfs *ir = NULL;
+	qk_error *err = NULL;
+	qk_initramfs_init_opts init = QK_INITRAMFS_INIT_OPTS_INIT;
+	if (qk_initramfs_new(&ir, &err) < 0 || qk_initramfs_add_busybox(ir, NULL, &err) < 0 ||
+	    qk_initramfs_set_init(ir, &init, &err) < 0 ||
+	    qk_initramfs_write(ir, initrd, QK_INITRAMFS_NONE, &err) < 0)
+		fail_msg("initramfs: %s", qk_error_message(err));
+	qk_initramfs_free(ir);
+
+	char kernel[4200];
+	snprintf(kernel, sizeof(kernel), "%s/vmlinuz", guest);
+	qk_harness_options o = QK_HARNESS_OPTIONS_INIT;
+	o.kernel = kernel;
+	o.initrd = initrd;
+	o.append = "quiet";
+	qk_harness *h = NULL;
+	if (qk_harness_start(&h, &o, &err) < 0)
+		fail_msg("start: %s", qk_error_message(err));
+	/* Type until the shell is up: keys sent before it runs are lost. */
+	qk_console_match m = { 0 };
+	int r = 0;
+	for (int i = 0; i < 60 && r == 0; i++) {
+		assert_int_equal(qk_harness_send(h, "echo hi-$((6*7))\n", NULL), 0);
+		r = qk_harness_expect(h, "^hi-42", QK_CONSOLE_REGEX, 2000, &m, NULL);
+		if (r < 0)
+			r = 0; /* a timeout: type again */
+	}
+	if (r != 1) {
+		char *report = qk_harness_report(h);
+		fail_msg("no answer to what was typed\n%s", report);
+	}
+	qk_console_match_clear(&m);
+	assert_int_equal(qk_harness_send(h, "poweroff -f\n", NULL), 0);
+	qk_harness_end end;
+	assert_int_equal(qk_harness_wait(h, 60000, &end, NULL), 0);
+	assert_int_equal(end, QK_HARNESS_POWERED_OFF);
+	qk_harness_free(h);
+	unlink(initrd);
+}
+
 static void waiting_for_an_event_fails_when_the_vm_ends(void **state)
 {
 	__attribute__((cleanup(qk_harness_freep))) qk_harness *h = start(NULL);
@@ -239,6 +286,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(wait_timeout_kills_the_vm),
 		cmocka_unit_test(event_channel_delivers_json_objects),
 		cmocka_unit_test(waiting_for_an_event_fails_when_the_vm_ends),
+		cmocka_unit_test(send_types_on_the_console),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
