@@ -1,0 +1,376 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Acceptance of the golden cases by the real QEMU, over libqkit's QMP
+ * client.
+ *
+ * Every NAME.ARCH.args whose NAME.yaml does not say "# accept: no" (the
+ * cases that need a tap device, a vhost-user socket, KVM, a kernel...) is
+ * started with its qemu-system-ARCH, paused (-S) and with a QMP socket.
+ * QEMU must come up, `qom-list /machine/peripheral` must list every -device
+ * id of the argv, and on PCI machines `query-pci` must answer. A case QEMU
+ * rejects fails with QEMU's message.
+ *
+ * Paths under /tmp/qkit-golden/ are made to exist first, in a private
+ * directory substituted for that prefix: *.qcow2 by qemu-img, *.img, *.iso,
+ * *.fd (4 MiB), *.log, *.json, *.pw, *.pid as files, *.nv as a 128 MiB
+ * file, *.sock left for QEMU to create, anything else as a directory. Port
+ * forwards, TCP chardev servers and socket/dgram netdevs listen on port 0,
+ * so a busy port, or another run of this test, cannot fail a case.
+ *
+ * Usage: accept DIR [NAME...]
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <qkit/qkit.h>
+
+#include "buf.h"
+#include "util.h"
+
+extern char **environ;
+
+#define PREFIX "/tmp/qkit-golden/"
+
+static char *slurp(const char *path)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	if (!f)
+		return NULL;
+	struct buf b = BUF_INIT;
+	char chunk[8192];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_append(&b, chunk, n);
+	return buf_steal(&b);
+}
+
+static bool ends_with(const char *s, size_t len, const char *suffix)
+{
+	size_t l = strlen(suffix);
+	return len >= l && memcmp(s + len - l, suffix, l) == 0;
+}
+
+static int run_quiet(char *const argv[])
+{
+	pid_t pid;
+	if (posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ) != 0)
+		return -1;
+	int status;
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* Create what a /tmp/qkit-golden/NAME stands for, in tmp. */
+static void make_path(const char *tmp, const char *name, size_t len)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%.*s", tmp, (int)len, name);
+	if (access(path, F_OK) == 0 || ends_with(name, len, ".sock"))
+		return;
+	if (ends_with(name, len, ".qcow2")) {
+		run_quiet((char *const[]){ (char *)"qemu-img", (char *)"create", (char *)"-q", (char *)"-f",
+					   (char *)"qcow2", path, (char *)"16M", NULL });
+		return;
+	}
+	static const char *const files[] = { ".img", ".iso", ".fd", ".log", ".json", ".pw", ".pid", ".nv" };
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		if (!ends_with(name, len, files[i]))
+			continue;
+		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return;
+		off_t size = i < 3 ? 4 << 20 : i == 7 ? 128 << 20 : 0;
+		if (ftruncate(fd, size) < 0 || (i == 5 && write(fd, "secret", 6) != 6))
+			fprintf(stderr, "%s: %s\n", path, strerror(errno));
+		close(fd);
+		return;
+	}
+	mkdir(path, 0700);
+}
+
+/* Replace the digits after each occurrence of `after` (in text following `cond`, if given) by 0. */
+static void zero_ports(struct buf *b, const char *after, const char *cond)
+{
+	if (cond && !strstr(b->data, cond))
+		return;
+	struct buf out = BUF_INIT;
+	const char *p = b->data;
+	for (const char *hit; (hit = strstr(p, after));) {
+		hit += strlen(after);
+		size_t digits = strspn(hit, "0123456789");
+		buf_append(&out, p, (size_t)(hit - p));
+		if (digits)
+			buf_putc(&out, '0');
+		p = hit + digits;
+	}
+	buf_puts(&out, p);
+	buf_free(b);
+	*b = out;
+}
+
+/* hostfwd=tcp:ADDR:PORT-...: the host port becomes 0. */
+static void zero_forwards(struct buf *b)
+{
+	struct buf out = BUF_INIT;
+	const char *p = b->data;
+	while (*p) {
+		const char *t = strstr(p, "tcp:"), *u = strstr(p, "udp:");
+		const char *hit = !t ? u : !u ? t : t < u ? t : u;
+		if (!hit)
+			break;
+		const char *addr = hit + 4;
+		const char *colon = addr + strspn(addr, "0123456789.");
+		size_t digits = *colon == ':' ? strspn(colon + 1, "0123456789") : 0;
+		if (digits && colon[1 + digits] == '-') {
+			buf_append(&out, p, (size_t)(colon + 1 - p));
+			buf_putc(&out, '0');
+			p = colon + 1 + digits;
+		} else {
+			buf_append(&out, p, (size_t)(addr - p));
+			p = addr;
+		}
+	}
+	buf_puts(&out, p);
+	buf_free(b);
+	*b = out;
+}
+
+/* One argument of an .args line, made to run here. */
+static char *localize(const char *line, size_t len, const char *tmp)
+{
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; i < len; i++) {
+		if (line[i] == '\\' && i + 1 < len) {
+			buf_putc(&b, line[++i] == 'n' ? '\n' : line[i]);
+		} else if (len - i >= strlen(PREFIX) && memcmp(line + i, PREFIX, strlen(PREFIX)) == 0) {
+			const char *name = line + i + strlen(PREFIX);
+			size_t n = strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
+			make_path(tmp, name, n);
+			buf_printf(&b, "%s/", tmp);
+			i += strlen(PREFIX) - 1;
+		} else {
+			buf_putc(&b, line[i]);
+		}
+	}
+	buf_reserve(&b, 0);
+	zero_forwards(&b);
+	zero_ports(&b, "port=", "server=on");
+	zero_ports(&b, "listen=127.0.0.1:", NULL);
+	zero_ports(&b, "\"local\":{\"type\":\"inet\",\"host\":\"127.0.0.1\",\"port\":\"", NULL);
+	return buf_steal(&b);
+}
+
+/* The id of a -device value, comma or JSON; malloc'd or NULL. */
+static char *device_id(const char *v)
+{
+	if (v[0] == '{') {
+		json_t *o = json_loads(v, 0, NULL);
+		const char *id = json_string_value(json_object_get(o, "id"));
+		char *s = id ? strdup(id) : NULL;
+		json_decref(o);
+		return s;
+	}
+	const char *p = strstr(v, ",id=");
+	return p ? strndup(p + 4, strcspn(p + 4, ",")) : NULL;
+}
+
+static qk_qmp *connect_to(const char *sock, pid_t pid)
+{
+	qk_qmp_options o = QK_QMP_OPTIONS_INIT;
+	o.connect_timeout_ms = 5000;
+	for (int tries = 0; tries < 300; tries++) {
+		qk_qmp *qmp = NULL;
+		qk_error *err = NULL;
+		if (qk_qmp_connect_unix(&qmp, sock, &o, &err) == 0)
+			return qmp;
+		qk_error_free(err);
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return NULL;
+		usleep(100 * 1000);
+	}
+	return NULL;
+}
+
+/* NULL when QEMU took the case, else why not (malloc'd). */
+static char *accept_case(const char *argspath)
+{
+	_cleanup_free_ char *text = slurp(argspath);
+	if (!text)
+		return strdup("cannot read the args file");
+	char tmp[] = "/tmp/qkit-accept-XXXXXX";
+	if (!mkdtemp(tmp))
+		return strdup("mkdtemp failed");
+	char sock[64], qmparg[128], errpath[64];
+	snprintf(sock, sizeof(sock), "%s/qmp.sock", tmp);
+	snprintf(qmparg, sizeof(qmparg), "unix:%s,server=on,wait=off", sock);
+	snprintf(errpath, sizeof(errpath), "%s/stderr", tmp);
+
+	char **argv = NULL;
+	size_t argc = 0;
+	for (const char *line = text; *line;) {
+		size_t len = strcspn(line, "\n");
+		argv = realloc(argv, (argc + 5) * sizeof(*argv));
+		argv[argc++] = localize(line, len, tmp);
+		line += len + (line[len] == '\n');
+	}
+	argv[argc++] = strdup("-S");
+	argv[argc++] = strdup("-qmp");
+	argv[argc++] = strdup(qmparg);
+	argv[argc] = NULL;
+
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	posix_spawn_file_actions_addchdir_np(&fa, tmp);
+	pid_t pid;
+	char *why = NULL;
+	if (posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) != 0) {
+		why = strdup("cannot start QEMU");
+		pid = -1;
+	}
+	posix_spawn_file_actions_destroy(&fa);
+
+	qk_qmp *qmp = pid > 0 ? connect_to(sock, pid) : NULL;
+	if (pid > 0 && !qmp) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		pid = -1;
+		_cleanup_free_ char *msg = slurp(errpath);
+		struct buf b = BUF_INIT;
+		buf_printf(&b, "QEMU did not come up: %s", msg && *msg ? msg : "(no message)");
+		while (b.len && b.data[b.len - 1] == '\n')
+			b.data[--b.len] = '\0';
+		why = buf_steal(&b);
+	}
+	if (qmp) {
+		json_t *ret = NULL, *args = json_pack("{s:s}", "path", "/machine/peripheral");
+		qk_error *err = NULL;
+		json_t *names = json_object();
+		if (qk_qmp_execute(qmp, "qom-list", args, &ret, &err) == 0) {
+			size_t i;
+			json_t *p;
+			json_array_foreach(ret, i, p)
+				json_object_set(names, json_string_value(json_object_get(p, "name")), json_true());
+		}
+		json_decref(args);
+		json_decref(ret);
+		struct buf missing = BUF_INIT;
+		for (size_t i = 0; argv[i] && argv[i + 1]; i++) {
+			if (strcmp(argv[i], "-device") != 0)
+				continue;
+			_cleanup_free_ char *id = device_id(argv[i + 1]);
+			if (id && !json_object_get(names, id))
+				buf_printf(&missing, " %s", id);
+		}
+		json_decref(names);
+		if (missing.len) {
+			struct buf b = BUF_INIT;
+			buf_printf(&b, "devices missing from /machine/peripheral:%s", missing.data);
+			why = buf_steal(&b);
+		}
+		buf_free(&missing);
+		if (!why && (strstr(text, "\nq35") || strstr(text, "\npc") || strstr(text, "\nvirt")) &&
+		    qk_qmp_execute(qmp, "query-pci", NULL, NULL, &err) < 0) {
+			struct buf b = BUF_INIT;
+			buf_printf(&b, "query-pci: %s", qk_error_message(err));
+			why = buf_steal(&b);
+		}
+		if (!why && err) {
+			struct buf b = BUF_INIT;
+			buf_printf(&b, "QMP: %s", qk_error_message(err));
+			why = buf_steal(&b);
+		}
+		qk_error_free(err);
+		qk_qmp_execute(qmp, "quit", NULL, NULL, NULL);
+		qk_qmp_free(qmp);
+	}
+	if (pid > 0) {
+		for (int i = 0; i < 100 && waitpid(pid, NULL, WNOHANG) == 0; i++)
+			usleep(50 * 1000);
+		if (kill(pid, SIGKILL) == 0)
+			waitpid(pid, NULL, 0);
+	}
+	for (size_t i = 0; i < argc; i++)
+		free(argv[i]);
+	free(argv);
+	run_quiet((char *const[]){ (char *)"rm", (char *)"-rf", tmp, NULL });
+	return why;
+}
+
+static bool wanted(const char *name, char **names, int n)
+{
+	if (n == 0)
+		return true;
+	for (int i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s DIR [NAME...]\n", argv[0]);
+		return 2;
+	}
+	const char *dir = argv[1];
+	DIR *dp = opendir(dir);
+	if (!dp) {
+		fprintf(stderr, "%s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+	char **files = NULL;
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(dp))) {
+		size_t len = strlen(e->d_name);
+		if (len > 5 && strcmp(e->d_name + len - 5, ".args") == 0) {
+			files = realloc(files, (n + 1) * sizeof(*files));
+			files[n++] = strdup(e->d_name);
+		}
+	}
+	closedir(dp);
+	qsort(files, n, sizeof(*files), cmp);
+
+	int ran = 0, failed = 0;
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *name = strndup(files[i], strcspn(files[i], "."));
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/%s.yaml", dir, name);
+		_cleanup_free_ char *yaml = slurp(path);
+		if (!wanted(name, argv + 2, argc - 2) || !yaml || strstr(yaml, "# accept: no"))
+			continue;
+		ran++;
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		char *why = accept_case(path);
+		if (why) {
+			failed++;
+			printf("FAIL %s: %s\n", files[i], why);
+			free(why);
+		} else {
+			printf("ok   %s\n", files[i]);
+		}
+		fflush(stdout);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(files[i]);
+	free(files);
+	printf("%d cases started, %d failed\n", ran, failed);
+	return failed ? 1 : 0;
+}
