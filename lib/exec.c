@@ -566,9 +566,18 @@ static int run_in_guest(const char *kernel, int initrd_fd, const struct share *s
 			err)) < 0)
 		goto out;
 
-	if ((r = guest_launch(&g, err)) < 0) {
-		if (r == -ENOENT)
-			qk_error_prepend(err, "QEMU for %s: ", arch->name);
+	qk_error *lerr = NULL;
+	if ((r = guest_launch(&g, &lerr)) < 0) {
+		if (r == -ENOENT) {
+			qk_error_free(lerr);
+			lerr = NULL;
+			qk_error_set(&lerr, QK_ERR_NOT_FOUND, ENOENT,
+				     "%s is not installed: apt-get install %s (qkit doctor checks "
+				     "what is missing)",
+				     g.argv[0], strcmp(arch->name, "x86_64") == 0 ? "qemu-system-x86"
+										: "qemu-system-arm");
+		}
+		qk_error_propagate(err, &lerr);
 		goto out;
 	}
 	while ((r = guest_pump(&g, -1, err)) == 0)

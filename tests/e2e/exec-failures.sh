@@ -110,5 +110,14 @@ status=$?
 [ "$status" -eq 125 ] || fail "a bogus kernel gave status $status"
 grep -q '^qkit exec: QEMU exited with status 1: ' err.txt || fail "QEMU's error is not quoted: $(cat err.txt)"
 
+# No QEMU at all: say which package brings it.
+mkdir bin
+ln -s "$(command -v busybox)" bin/busybox
+timeout 60 env PATH="$tmp/bin" "$qkit" exec --kernel "$guest/vmlinuz" -- true >out.txt 2>err.txt
+status=$?
+[ "$status" -eq 125 ] || fail "no QEMU gave status $status"
+grep -q '^qkit exec: qemu-system-x86_64 is not installed: apt-get install qemu-system-x86' err.txt ||
+	fail "no install hint for a missing QEMU: $(cat err.txt)"
+
 [ "$fails" -eq 0 ] || exit 1
-echo "ok: panic (reported ${late}s after it), watchdog, timeout, QEMU failure"
+echo "ok: panic (reported ${late}s after it), watchdog, timeout, a killed run, QEMU failure, QEMU missing"
