@@ -132,6 +132,11 @@ int qk_spec_find_device(qk_spec *spec, const char *kind, size_t n, qk_device **o
 /* The device kinds this version knows, NULL-terminated. */
 const char *const *qk_spec_device_kinds(void);
 
+/*
+ * Set a field of a device or item, as named in qkit-spec(5); dots reach
+ * into sub-objects ("backend.type" of a channel). Every device also takes
+ * "id" (a string; checked when the spec is validated).
+ */
 int qk_device_set_string(qk_device *dev, const char *field, const char *value, qk_error **err);
 int qk_device_set_int(qk_device *dev, const char *field, long long value, qk_error **err);
 int qk_device_set_bool(qk_device *dev, const char *field, bool value, qk_error **err);
