@@ -143,7 +143,7 @@ static const char *format_of(const char *path)
 	static const struct {
 		const char *ext, *format;
 	} table[] = {
-		{ ".qcow2", "qcow2" }, { ".qcow", "qcow2" }, { ".vmdk", "vmdk" }, { ".vdi", "vdi" },
+		{ ".qcow2", "qcow2" }, { ".vmdk", "vmdk" }, { ".vdi", "vdi" },
 		{ ".vhdx", "vhdx" },   { ".vhd", "vpc" },    { ".qed", "qed" },
 	};
 	size_t len = strlen(path);
