@@ -228,11 +228,15 @@ static void normalize_devices(struct vctx *v, json_t *raw_devs, struct devctx *d
 		devctx_push(d, dev, label);
 	}
 
-	/* The ids qkit gives what it adds itself (render.c) are not the user's to take. */
+	/*
+	 * The ids qkit gives what it adds itself (render.c, and the monitors
+	 * and console chardev the supervisor adds, all "qkit-...") are not the
+	 * user's to take.
+	 */
 	static const char *const reserved[] = { "console0", "ram", "video0", "vnc-secret", "uefi-code", "uefi-vars" };
 	for (size_t a = 0; a < d->n; a++) {
 		const char *id = str_of(json_array_get(d->devs, a), "id");
-		bool taken = strncmp(id, "ram-node", 8) == 0;
+		bool taken = strncmp(id, "ram-node", 8) == 0 || strncmp(id, "qkit-", 5) == 0;
 		for (size_t r = 0; r < ARRAY_SIZE(reserved); r++)
 			taken = taken || strcmp(id, reserved[r]) == 0;
 		if (taken)
