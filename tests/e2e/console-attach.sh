@@ -67,6 +67,11 @@ def cooked(fd):
 p, master, slave = attach()
 out = read_until(master, b"Ctrl-] then q detaches", 10)
 check(b"Connected to console-test's console" in out, "attach says how to detach")
+# The message comes just before the terminal goes raw.
+for _ in range(100):
+    if raw(slave):
+        break
+    time.sleep(0.05)
 check(raw(slave), "the terminal is raw while attached")
 answer = b""
 deadline = time.monotonic() + 120  # the guest may still be booting
