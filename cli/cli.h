@@ -8,6 +8,7 @@
 #define QKIT_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include <qkit/error.h>
 
@@ -49,6 +50,12 @@ int cli_print_usage(const struct command *c);
  * (having printed usage) if argv asked for help.
  */
 bool cli_wants_help(const struct command *c, int argc, char **argv);
+
+/*
+ * Print argv shell-quoted, one option and its value per line, so a person
+ * can paste it into a shell and get exactly these arguments.
+ */
+void cli_print_command_line(FILE *out, char *const *args);
 
 /* Whether the user asked for debug output (qkit -v, or QKIT_LOG=debug). */
 extern bool cli_verbose;

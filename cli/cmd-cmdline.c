@@ -26,33 +26,6 @@
 	"                          adds (qkit start --console adds qkit-console)\n"    \
 	"  -E, --no-env            ignore the QKIT_* and VMTEST_* overrides\n"
 
-/* Characters a POSIX shell takes literally outside quotes. */
-static bool shell_safe(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-", *s))
-			return false;
-	return true;
-}
-
-static void print_quoted(const char *s)
-{
-	if (shell_safe(s)) {
-		fputs(s, stdout);
-		return;
-	}
-	putchar('\'');
-	for (; *s; s++) {
-		if (*s == '\'')
-			fputs("'\\''", stdout);
-		else
-			putchar(*s);
-	}
-	putchar('\'');
-}
-
 static int parse_qemu_version(const char *s, unsigned *out)
 {
 	unsigned major, minor = 0, micro = 0;
@@ -142,12 +115,7 @@ static int run(int argc, char **argv)
 		free(s);
 		json_decref(a);
 	} else {
-		for (char **p = args; *p; p++) {
-			if (p != args)
-				fputs(p[-1][0] == '-' && p[0][0] != '-' ? " " : " \\\n    ", stdout);
-			print_quoted(*p);
-		}
-		putchar('\n');
+		cli_print_command_line(stdout, args);
 	}
 	qk_argv_free(args);
 	return EXIT_OK;

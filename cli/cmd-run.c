@@ -411,43 +411,6 @@ static void console_out(const char *data, size_t len, void *userdata)
 
 /* ---- output ---- */
 
-/* The same rendering as qkit cmdline, so the two can be compared byte for byte. */
-static bool shell_safe(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-", *s))
-			return false;
-	return true;
-}
-
-static void print_quoted(const char *s)
-{
-	if (shell_safe(s)) {
-		fputs(s, stdout);
-		return;
-	}
-	putchar('\'');
-	for (; *s; s++) {
-		if (*s == '\'')
-			fputs("'\\''", stdout);
-		else
-			putchar(*s);
-	}
-	putchar('\'');
-}
-
-static void print_command_line(char **args)
-{
-	for (char **p = args; *p; p++) {
-		if (p != args)
-			fputs(p[-1][0] == '-' && p[0][0] != '-' ? " " : " \\\n    ", stdout);
-		print_quoted(*p);
-	}
-	putchar('\n');
-}
-
 static void print_indented(const char *text)
 {
 	for (const char *p = text; p && *p;) {
@@ -631,7 +594,7 @@ static int run(int argc, char **argv)
 		if ((f->fast_boot && qk_run_fast_boot(spec, &err) < 0) ||
 		    qk_spec_render(spec, NULL, &args, &err) < 0)
 			return cli_report("run", err);
-		print_command_line(args);
+		cli_print_command_line(stdout, args);
 		return EXIT_OK;
 	}
 
