@@ -2,6 +2,7 @@
 # is missing on Debian 12 (scripts/setup).
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+export BUILD
 MESON_OPTS ?= -Dwerror=true
 # Marks the processes of one `make check` run, to find QEMUs it leaves behind.
 CHECK_TOKEN := $(shell od -An -N8 -tx8 /dev/urandom | tr -d " ")
