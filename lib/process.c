@@ -19,6 +19,7 @@
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -157,6 +158,20 @@ static int place_fds(const struct spawn_spec *s, int errpipe, int *errpipe_out)
 	return 0;
 }
 
+/*
+ * glibc refuses to touch the signals it reserves for itself (32 and 33),
+ * yet one that our own parent ignored is still ignored after exec. Reset
+ * those through the system call: an all-zero kernel sigaction is SIG_DFL
+ * with no flags on every architecture, whatever its field order.
+ */
+static void reset_signal(int sig)
+{
+	if (signal(sig, SIG_DFL) != SIG_ERR)
+		return;
+	unsigned long zero[8] = { 0 };
+	syscall(SYS_rt_sigaction, sig, zero, NULL, (size_t)(NSIG - 1) / 8);
+}
+
 static __attribute__((noreturn)) void child_run(const struct spawn_spec *s, pid_t parent,
 						 int errpipe)
 {
@@ -170,7 +185,7 @@ static __attribute__((noreturn)) void child_run(const struct spawn_spec *s, pid_
 	/* Ignored signals stay ignored across exec; QEMU must see SIGTERM. */
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
+			reset_signal(sig);
 
 	if (s->new_process_group && setpgid(0, 0) < 0)
 		child_fail(errpipe, STAGE_PGRP);
