@@ -9,6 +9,7 @@
 #include <qkit/qkit.h>
 
 #include "cache.h"
+#include "fileio.h"
 #include "cli.h"
 #include "util.h"
 
@@ -52,7 +53,7 @@ static int extract(const char *path, const char *out)
 	_cleanup_free_ uint8_t *vmlinux = NULL;
 	size_t len;
 	if (qk_kernel_extract(path, &vmlinux, &len, &err) < 0 ||
-	    cache_write_atomic(out, vmlinux, len, 0644, &err) < 0)
+	    file_write_atomic(out, vmlinux, len, 0644, &err) < 0)
 		return cli_report(NAME, err);
 	return EXIT_OK;
 }

@@ -66,6 +66,37 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	return 0;
 }
 
+static bool shell_literal(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-",
+			    *s))
+			return false;
+	return true;
+}
+
+int buf_put_shell_quoted(struct buf *b, const char *s)
+{
+	/* Build it aside, so a failure leaves b as it was. */
+	struct buf q = BUF_INIT;
+	int r = buf_putc(&q, '\'');
+	for (; r == 0 && *s; s++)
+		r = *s == '\'' ? buf_puts(&q, "'\\''") : buf_putc(&q, *s);
+	if (r == 0)
+		r = buf_putc(&q, '\'');
+	if (r == 0)
+		r = buf_append(b, q.data, q.len);
+	buf_free(&q);
+	return r;
+}
+
+int buf_put_shell_word(struct buf *b, const char *s)
+{
+	return shell_literal(s) ? buf_puts(b, s) : buf_put_shell_quoted(b, s);
+}
+
 char *buf_steal(struct buf *b)
 {
 	if (!b->data && buf_reserve(b, 0) < 0)

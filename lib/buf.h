@@ -21,6 +21,18 @@ int buf_puts(struct buf *b, const char *s);
 int buf_putc(struct buf *b, char c);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * The one shell quoter. buf_put_shell_quoted() appends s in single quotes,
+ * each ' written '\'': one POSIX shell word whatever s holds (the empty
+ * string becomes ''). buf_put_shell_word() appends s as it is when every
+ * character is one the shell takes literally (letters, digits,
+ * _@%+=:,./-), else quoted, for command lines a person reads.
+ * harness-run.c guest_command_line and cli/quote.c print_quoted carry
+ * copies of buf_put_shell_word.
+ */
+int buf_put_shell_quoted(struct buf *b, const char *s);
+int buf_put_shell_word(struct buf *b, const char *s);
+
 /* Hand the string to the caller (never NULL unless out of memory). */
 char *buf_steal(struct buf *b);
 void buf_reset(struct buf *b);

@@ -12,30 +12,8 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fileio.h"
 #include "util.h"
-
-/* mkdir -p, each new component with the given mode. */
-static int mkdir_parents(char *path, unsigned mode, qk_error **err)
-{
-	for (char *p = path + 1;; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char saved = *p;
-		*p = '\0';
-		int r = mkdir(path, mode);
-		int e = errno;
-		*p = saved;
-		if (r < 0 && e != EEXIST) {
-			*p = '\0';
-			qk_error_set(err, QK_ERR_SYSTEM, e, "cache directory %s: cannot create: %s", path,
-				     strerror(e));
-			*p = saved;
-			return -e;
-		}
-		if (saved == '\0')
-			return 0;
-	}
-}
 
 static const char *home_dir(void)
 {
@@ -67,8 +45,12 @@ int cache_dir(const char *sub, char **out, qk_error **err)
 		buf_free(&b);
 		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "cache directory: out of memory");
 	}
-	r = mkdir_parents(b.data, 0700, err);
+	char *failed = NULL;
+	r = mkdir_p(b.data, 0700, &failed);
 	if (r < 0) {
+		qk_error_set(err, QK_ERR_SYSTEM, -r, "cache directory %s: cannot create: %s",
+			     failed ? failed : b.data, strerror(-r));
+		free(failed);
 		buf_free(&b);
 		return r;
 	}
@@ -123,81 +105,4 @@ void cache_hash_hex(const uint8_t hash[CACHE_HASH_SIZE], char hex[CACHE_HASH_HEX
 		hex[2 * i + 1] = digits[hash[i] & 0xf];
 	}
 	hex[2 * CACHE_HASH_SIZE] = '\0';
-}
-
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-int cache_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
-		       qk_error **err)
-{
-	struct buf tmp = BUF_INIT;
-	if (buf_printf(&tmp, "%s.tmp.XXXXXX", path) < 0)
-		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", path);
-	_cleanup_free_ char *tmp_path = buf_steal(&tmp);
-	_cleanup_close_ int fd = mkostemp(tmp_path, O_CLOEXEC);
-	if (fd < 0)
-		return qk_error_set(err, QK_ERR_SYSTEM, errno, "%s: cannot create a temporary file: %s",
-				    path, strerror(errno));
-
-	mode_t mask = umask(0);
-	umask(mask);
-	int r = write_all(fd, data, len);
-	if (r == 0 && fchmod(fd, mode & ~mask) < 0)
-		r = -errno;
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (r == 0 && rename(tmp_path, path) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlink(tmp_path);
-		return qk_error_set(err, QK_ERR_SYSTEM, -r, "%s: cannot write: %s", path, strerror(-r));
-	}
-	return 0;
-}
-
-int file_read_all(const char *path, size_t limit, uint8_t **out, size_t *len, qk_error **err)
-{
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0)
-		return qk_error_set(err, errno == ENOENT ? QK_ERR_NOT_FOUND : QK_ERR_SYSTEM, errno,
-				    "%s: cannot open: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0)
-		return qk_error_set(err, QK_ERR_SYSTEM, errno, "%s: %s", path, strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s: not a regular file", path);
-	if ((uint64_t)st.st_size > limit)
-		return qk_error_set(err, QK_ERR_INVALID, EFBIG, "%s: larger than %zu bytes", path, limit);
-
-	size_t size = (size_t)st.st_size, got = 0;
-	_cleanup_free_ uint8_t *data = malloc(size ? size : 1);
-	if (!data)
-		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", path);
-	while (got < size) {
-		ssize_t n = read(fd, data + got, size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return qk_error_set(err, QK_ERR_SYSTEM, errno, "%s: cannot read: %s", path,
-					    strerror(errno));
-		if (n == 0)
-			break; /* it shrank under us: use what is there */
-		got += (size_t)n;
-	}
-	*out = TAKE_PTR(data);
-	*len = got;
-	return 0;
 }

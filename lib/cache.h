@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The per-user cache: $XDG_CACHE_HOME/qkit (default ~/.cache/qkit), content
- * hashes to name entries by, and atomic writes so a reader never sees half
- * a file.
+ * The per-user cache: $XDG_CACHE_HOME/qkit (default ~/.cache/qkit) and
+ * content hashes to name entries by. Entries are written with
+ * file_write_atomic() (fileio.h), so a reader never sees half a file.
  *
  * The hash is SHA-256 from nettle, which libarchive already links: a
  * collision-resistant hash, so a crafted kernel cannot make another
@@ -33,16 +33,5 @@ int cache_hash_file(const char *path, uint8_t hash[CACHE_HASH_SIZE], uint64_t *s
 		    qk_error **err);
 
 void cache_hash_hex(const uint8_t hash[CACHE_HASH_SIZE], char hex[CACHE_HASH_HEX_SIZE]);
-
-/*
- * Write data to path atomically: a temporary file in the same directory,
- * written, flushed to disk, then renamed over path. mode is the new file's
- * mode (before umask).
- */
-int cache_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
-		       qk_error **err);
-
-/* Read the whole file at path (at most limit bytes) into a malloc'ed buffer. */
-int file_read_all(const char *path, size_t limit, uint8_t **out, size_t *len, qk_error **err);
 
 #endif

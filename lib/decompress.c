@@ -205,16 +205,6 @@ static int do_zstd(const uint8_t *in, size_t len, struct out *o, const char **de
 	return r;
 }
 
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
 /*
  * lz4's legacy frame, which `lz4 -l` writes and the kernel uses: a magic,
  * then blocks of (LE32 compressed size, data), each at most 8 MiB when
@@ -228,7 +218,7 @@ static int do_lz4(const uint8_t *in, size_t len, struct out *o, const char **det
 {
 	size_t pos = 0;
 	while (len - pos >= 4) {
-		uint32_t n = le32(in + pos);
+		uint32_t n = get_le32(in + pos);
 		pos += 4;
 		if (n == LZ4_LEGACY_MAGIC)
 			continue;
@@ -307,7 +297,7 @@ static int do_lzo(const uint8_t *in, size_t len, struct out *o, const char **det
 		pos++; /* level */
 	}
 	NEED(4);
-	uint32_t flags = be32(in + pos);
+	uint32_t flags = get_be32(in + pos);
 	pos += 4;
 	if (flags & LZOP_FILTER) {
 		NEED(4);
@@ -325,19 +315,19 @@ static int do_lzo(const uint8_t *in, size_t len, struct out *o, const char **det
 	pos += 4; /* header checksum */
 	if (flags & LZOP_EXTRA_FIELD) {
 		NEED(4);
-		uint32_t extra = be32(in + pos);
+		uint32_t extra = get_be32(in + pos);
 		pos += 4;
 		NEED((uint64_t)extra + 4);
 		pos += extra + 4;
 	}
 	for (;;) {
 		NEED(4);
-		uint32_t dst_len = be32(in + pos);
+		uint32_t dst_len = get_be32(in + pos);
 		pos += 4;
 		if (dst_len == 0)
 			return 0;
 		NEED(4);
-		uint32_t src_len = be32(in + pos);
+		uint32_t src_len = get_be32(in + pos);
 		pos += 4;
 		size_t sums = (flags & LZOP_ADLER32_D ? 4 : 0) + (flags & LZOP_CRC32_D ? 4 : 0);
 		if (src_len < dst_len)

@@ -12,7 +12,7 @@
 #include <qkit/initramfs.h>
 
 #include "buf.h"
-#include "cache.h"
+#include "fileio.h"
 #include "kmod.h"
 #include "log.h"
 #include "util.h"
@@ -341,22 +341,16 @@ static int check_static_elf(const char *path, qk_error **err)
 		return qk_error_set(err, QK_ERR_INVALID, EINVAL,
 				    "busybox %s: not a little-endian ELF executable", path);
 	bool is64 = d[4] == 2;
-#define RD16(p) ((unsigned)(p)[0] | (unsigned)(p)[1] << 8)
-#define RD32(p) ((uint32_t)RD16(p) | (uint32_t)RD16((p) + 2) << 16)
-#define RD64(p) ((uint64_t)RD32(p) | (uint64_t)RD32((p) + 4) << 32)
-	uint64_t phoff = is64 ? RD64(d + 32) : RD32(d + 28);
-	unsigned phentsize = RD16(d + (is64 ? 54 : 42)), phnum = RD16(d + (is64 ? 56 : 44));
+	uint64_t phoff = is64 ? get_le64(d + 32) : get_le32(d + 28);
+	unsigned phentsize = get_le16(d + (is64 ? 54 : 42)), phnum = get_le16(d + (is64 ? 56 : 44));
 	if (phentsize < 4 || phoff > len || (uint64_t)phnum * phentsize > len - phoff)
 		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "busybox %s: program headers lie outside the file",
 				    path);
 	for (unsigned i = 0; i < phnum; i++)
-		if (RD32(d + phoff + (uint64_t)i * phentsize) == 3 /* PT_INTERP */)
+		if (get_le32(d + phoff + (uint64_t)i * phentsize) == 3 /* PT_INTERP */)
 			return qk_error_set(err, QK_ERR_INVALID, EINVAL,
 					    "busybox %s: dynamically linked, but the initramfs has no libraries; "
 					    "use a static one (Debian: busybox-static)", path);
-#undef RD16
-#undef RD32
-#undef RD64
 	return 0;
 }
 
@@ -502,15 +496,6 @@ int qk_initramfs_set_init_script(qk_initramfs *ir, const char *script, size_t le
 	return 0;
 }
 
-/* Single-quote s for the shell: ' becomes '\''. */
-static int put_quoted(struct buf *b, const char *s)
-{
-	int r = buf_putc(b, '\'');
-	for (; r == 0 && *s; s++)
-		r = *s == '\'' ? buf_puts(b, "'\\''") : buf_putc(b, *s);
-	return r == 0 ? buf_putc(b, '\'') : r;
-}
-
 static bool is_identifier(const char *s, size_t n)
 {
 	if (n == 0 || !(s[0] == '_' || (s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z')))
@@ -620,11 +605,11 @@ static int generate_init(const qk_initramfs *ir, const qk_initramfs_init_opts *o
 	for (size_t i = 0; r == 0 && i < ir->n_modules; i++) {
 		r = buf_puts(&b, "insmod ");
 		if (r == 0)
-			r = put_quoted(&b, ir->modules[i]);
+			r = buf_put_shell_quoted(&b, ir->modules[i]);
 		if (r == 0)
 			r = buf_puts(&b, " || qkit_fail insmod ");
 		if (r == 0)
-			r = put_quoted(&b, ir->modules[i]);
+			r = buf_put_shell_quoted(&b, ir->modules[i]);
 		if (r == 0)
 			r = buf_putc(&b, '\n');
 	}
@@ -634,21 +619,21 @@ static int generate_init(const qk_initramfs *ir, const qk_initramfs_init_opts *o
 		const qk_initramfs_share *s = &o->shares[i];
 		r = buf_puts(&b, "qkit_mount9p ");
 		if (r == 0)
-			r = put_quoted(&b, s->tag);
+			r = buf_put_shell_quoted(&b, s->tag);
 		if (r == 0)
 			r = buf_putc(&b, ' ');
 		if (r == 0)
-			r = put_quoted(&b, s->path);
+			r = buf_put_shell_quoted(&b, s->path);
 		if (r == 0)
 			r = buf_puts(&b, s->readonly ? " ro ||\n\tqkit_fail " : " ||\n\tqkit_fail ");
 		if (r == 0)
-			r = put_quoted(&b, "mount 9p share ");
+			r = buf_put_shell_quoted(&b, "mount 9p share ");
 		if (r == 0)
-			r = put_quoted(&b, s->tag);
+			r = buf_put_shell_quoted(&b, s->tag);
 		if (r == 0)
 			r = buf_puts(&b, "' on '");
 		if (r == 0)
-			r = put_quoted(&b, s->path);
+			r = buf_put_shell_quoted(&b, s->path);
 		if (r == 0)
 			r = buf_putc(&b, '\n');
 	}
@@ -657,18 +642,18 @@ static int generate_init(const qk_initramfs *ir, const qk_initramfs_init_opts *o
 	if (r == 0)
 		r = buf_puts(&b, "\n# The payload.\ncd ");
 	if (r == 0)
-		r = put_quoted(&b, o->cwd ? o->cwd : "/");
+		r = buf_put_shell_quoted(&b, o->cwd ? o->cwd : "/");
 	if (r == 0)
 		r = buf_puts(&b, " || qkit_fail cd ");
 	if (r == 0)
-		r = put_quoted(&b, o->cwd ? o->cwd : "/");
+		r = buf_put_shell_quoted(&b, o->cwd ? o->cwd : "/");
 	if (r == 0)
 		r = buf_putc(&b, '\n');
 	for (size_t i = 0; r == 0 && i < o->n_env; i++) {
 		const char *eq = strchr(o->env[i], '=');
 		r = buf_printf(&b, "export %.*s=", (int)(eq - o->env[i]), o->env[i]);
 		if (r == 0)
-			r = put_quoted(&b, eq + 1);
+			r = buf_put_shell_quoted(&b, eq + 1);
 		if (r == 0)
 			r = buf_putc(&b, '\n');
 	}
@@ -679,7 +664,7 @@ static int generate_init(const qk_initramfs *ir, const qk_initramfs_init_opts *o
 	for (size_t i = 0; r == 0 && i < o->argc; i++) {
 		r = buf_putc(&b, ' ');
 		if (r == 0)
-			r = put_quoted(&b, o->argv[i]);
+			r = buf_put_shell_quoted(&b, o->argv[i]);
 	}
 	if (r == 0 && o->argc > 0)
 		r = buf_puts(&b, " )\n");

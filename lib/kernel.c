@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "cache.h"
 #include "decompress.h"
+#include "fileio.h"
 #include "log.h"
 #include "util.h"
 
@@ -52,21 +53,6 @@ const char *qk_kernel_compression_name(qk_kernel_compression c)
 	return compression_names[c];
 }
 
-static uint16_t le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64(const uint8_t *p)
-{
-	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
 static int parse_setup_header(const uint8_t *d, size_t len, const char *path, qk_kernel_info *info,
 			      qk_error **err)
 {
@@ -74,13 +60,13 @@ static int parse_setup_header(const uint8_t *d, size_t len, const char *path, qk
 	if (len < HDR_END || memcmp(d + HDR_MAGIC, "HdrS", 4) != 0)
 		return qk_error_set(err, QK_ERR_INVALID, EINVAL,
 				    "%s: not an x86 bzImage (no \"HdrS\" setup header magic at 0x202)", path);
-	info->protocol = le16(d + HDR_VERSION);
+	info->protocol = get_le16(d + HDR_VERSION);
 	if (info->protocol < 0x0208)
 		return qk_error_set(err, QK_ERR_INVALID, EINVAL,
 				    "%s: boot protocol %u.%02u is older than 2.08, which added payload_offset",
 				    path, info->protocol >> 8, info->protocol & 0xff);
 
-	uint16_t kv = le16(d + HDR_KERNEL_VERSION);
+	uint16_t kv = get_le16(d + HDR_KERNEL_VERSION);
 	if (kv && (size_t)kv + 0x200 < len) {
 		const uint8_t *s = d + kv + 0x200;
 		size_t max = len - (kv + 0x200u), n = 0;
@@ -92,8 +78,8 @@ static int parse_setup_header(const uint8_t *d, size_t len, const char *path, qk
 
 	unsigned setup_sects = d[HDR_SETUP_SECTS] ? d[HDR_SETUP_SECTS] : 4;
 	uint64_t pm_start = (uint64_t)(setup_sects + 1) * 512;
-	info->payload_offset = pm_start + le32(d + HDR_PAYLOAD_OFFSET);
-	info->payload_length = le32(d + HDR_PAYLOAD_LENGTH);
+	info->payload_offset = pm_start + get_le32(d + HDR_PAYLOAD_OFFSET);
+	info->payload_length = get_le32(d + HDR_PAYLOAD_LENGTH);
 	if (info->payload_length < 4 || info->payload_offset > len ||
 	    info->payload_length > len - info->payload_offset)
 		return qk_error_set(err, QK_ERR_INVALID, EINVAL,
@@ -103,7 +89,7 @@ static int parse_setup_header(const uint8_t *d, size_t len, const char *path, qk
 	const uint8_t *payload = d + info->payload_offset;
 	info->compression = decompress_detect(payload, info->payload_length);
 	/* Every format but gzip gets its size appended by the build; gzip's ISIZE is the same field. */
-	info->vmlinux_size = le32(payload + info->payload_length - 4);
+	info->vmlinux_size = get_le32(payload + info->payload_length - 4);
 	return 0;
 }
 
@@ -163,7 +149,7 @@ static int find_pvh_note(const uint8_t *p, uint64_t size, uint64_t *entry)
 {
 	uint64_t pos = 0;
 	while (size - pos >= 12) {
-		uint32_t namesz = le32(p + pos), descsz = le32(p + pos + 4), type = le32(p + pos + 8);
+		uint32_t namesz = get_le32(p + pos), descsz = get_le32(p + pos + 4), type = get_le32(p + pos + 8);
 		uint64_t name_off = pos + 12;
 		uint64_t desc_off = name_off + (((uint64_t)namesz + 3) & ~3ull);
 		uint64_t next = desc_off + (((uint64_t)descsz + 3) & ~3ull);
@@ -172,9 +158,9 @@ static int find_pvh_note(const uint8_t *p, uint64_t size, uint64_t *entry)
 		if (type == XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4 && memcmp(p + name_off, "Xen", 4) == 0) {
 			/* 32-bit kernels store 4 bytes, 64-bit ones a pointer-sized 8. */
 			if (descsz == 4)
-				*entry = le32(p + desc_off);
+				*entry = get_le32(p + desc_off);
 			else if (descsz == 8)
-				*entry = le64(p + desc_off);
+				*entry = get_le64(p + desc_off);
 			else
 				return -EBADMSG;
 			return 1;
@@ -197,9 +183,9 @@ int qk_kernel_pvh_entry(const void *data, size_t len, uint64_t *entry, qk_error 
 	if (is64 && len < 64)
 		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "vmlinux: ELF header is truncated");
 
-	uint64_t phoff = is64 ? le64(d + 32) : le32(d + 28);
-	uint16_t phentsize = le16(d + (is64 ? 54 : 42));
-	uint16_t phnum = le16(d + (is64 ? 56 : 44));
+	uint64_t phoff = is64 ? get_le64(d + 32) : get_le32(d + 28);
+	uint16_t phentsize = get_le16(d + (is64 ? 54 : 42));
+	uint16_t phnum = get_le16(d + (is64 ? 56 : 44));
 	if (phentsize < (is64 ? 56 : 32) || phoff > len || (uint64_t)phnum * phentsize > len - phoff)
 		return qk_error_set(err, QK_ERR_INVALID, EINVAL,
 				    "vmlinux: program headers (offset %" PRIu64 ", %u of %u bytes) lie outside the file",
@@ -207,10 +193,10 @@ int qk_kernel_pvh_entry(const void *data, size_t len, uint64_t *entry, qk_error 
 
 	for (unsigned i = 0; i < phnum; i++) {
 		const uint8_t *ph = d + phoff + (uint64_t)i * phentsize;
-		if (le32(ph) != PT_NOTE)
+		if (get_le32(ph) != PT_NOTE)
 			continue;
-		uint64_t off = is64 ? le64(ph + 8) : le32(ph + 4);
-		uint64_t filesz = is64 ? le64(ph + 32) : le32(ph + 16);
+		uint64_t off = is64 ? get_le64(ph + 8) : get_le32(ph + 4);
+		uint64_t filesz = is64 ? get_le64(ph + 32) : get_le32(ph + 16);
 		if (off > len || filesz > len - off)
 			return qk_error_set(err, QK_ERR_INVALID, EINVAL,
 					    "vmlinux: program header %u (PT_NOTE) lies outside the file", i);
@@ -280,7 +266,7 @@ static int write_meta(const char *path, const struct meta *m, qk_error **err)
 			 m->reason[0] ? "\n" : "");
 	if (n < 0)
 		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", path);
-	return cache_write_atomic(path, text, (size_t)n, 0644, err);
+	return file_write_atomic(path, text, (size_t)n, 0644, err);
 }
 
 static int use_input(qk_kernel_fast_boot_result *res, const char *path, bool pvh, const char *fmt, ...)
@@ -348,7 +334,7 @@ static int build_entry(const uint8_t *data, size_t len, const char *path, const 
 		cache_hash_buffer(vmlinux, n, hash);
 		cache_hash_hex(hash, m.sha256);
 		m.size = n;
-		r = cache_write_atomic(vmlinux_path, vmlinux, n, 0644, &e);
+		r = file_write_atomic(vmlinux_path, vmlinux, n, 0644, &e);
 	} else {
 		cache_hash_buffer("", 0, hash);
 		cache_hash_hex(hash, m.sha256);

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 
 #include "buf.h"
-#include "cache.h"
+#include "fileio.h"
 #include "decompress.h"
 #include "util.h"
 
@@ -386,14 +386,6 @@ int kmod_read(const char *path, uint8_t **out, size_t *len, qk_error **err)
 	return 0;
 }
 
-static uint64_t rd(const uint8_t *p, int size)
-{
-	uint64_t v = 0;
-	for (int i = size - 1; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* Find the .modinfo section: NUL-separated "key=value" strings. */
 static int modinfo_section(const uint8_t *ko, size_t len, const char **start, size_t *size,
 			   const char *what, qk_error **err)
@@ -403,24 +395,24 @@ static int modinfo_section(const uint8_t *ko, size_t len, const char **start, si
 	bool is64 = ko[4] == 2;
 	if (is64 && len < 64)
 		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s: ELF header is truncated", what);
-	uint64_t shoff = is64 ? rd(ko + 0x28, 8) : rd(ko + 0x20, 4);
-	uint64_t shentsize = rd(ko + (is64 ? 0x3a : 0x2e), 2);
-	uint64_t shnum = rd(ko + (is64 ? 0x3c : 0x30), 2);
-	uint64_t shstrndx = rd(ko + (is64 ? 0x3e : 0x32), 2);
+	uint64_t shoff = is64 ? get_le64(ko + 0x28) : get_le32(ko + 0x20);
+	uint64_t shentsize = get_le16(ko + (is64 ? 0x3a : 0x2e));
+	uint64_t shnum = get_le16(ko + (is64 ? 0x3c : 0x30));
+	uint64_t shstrndx = get_le16(ko + (is64 ? 0x3e : 0x32));
 	if (shentsize < (is64 ? 64u : 40u) || shoff > len || shnum * shentsize > len - shoff ||
 	    shstrndx >= shnum)
 		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s: section headers lie outside the file",
 				    what);
 
 #define SH(i) (ko + shoff + (uint64_t)(i) * shentsize)
-#define SH_OFFSET(s) (is64 ? rd((s) + 0x18, 8) : rd((s) + 0x10, 4))
-#define SH_SIZE(s) (is64 ? rd((s) + 0x20, 8) : rd((s) + 0x14, 4))
+#define SH_OFFSET(s) (is64 ? get_le64((s) + 0x18) : get_le32((s) + 0x10))
+#define SH_SIZE(s) (is64 ? get_le64((s) + 0x20) : get_le32((s) + 0x14))
 	uint64_t stroff = SH_OFFSET(SH(shstrndx)), strsize = SH_SIZE(SH(shstrndx));
 	if (stroff > len || strsize > len - stroff)
 		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s: section names lie outside the file", what);
 	for (uint64_t i = 0; i < shnum; i++) {
 		const uint8_t *sh = SH(i);
-		uint64_t name = rd(sh, 4);
+		uint64_t name = get_le32(sh);
 		if (name >= strsize || strsize - name < sizeof(".modinfo") ||
 		    memcmp(ko + stroff + name, ".modinfo", sizeof(".modinfo")) != 0)
 			continue;

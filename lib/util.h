@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Small helpers every module uses: cleanup attributes that make ownership
- * visible, and TAKE_PTR/TAKE_FD to hand ownership out of a scope.
+ * visible, TAKE_PTR/TAKE_FD to hand ownership out of a scope, the monotonic
+ * clock, and reading little/big-endian integers out of a byte buffer.
+ * The I/O loops (write all, read all, mkdir -p) are in fileio.h.
  */
 #ifndef QKIT_LIB_UTIL_H
 #define QKIT_LIB_UTIL_H
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -64,6 +68,44 @@ static inline void fclosep(FILE **f)
 static inline int negative_errno(void)
 {
 	return errno > 0 ? -errno : -EIO;
+}
+
+/*
+ * The monotonic clock, for timeouts and durations (never the wall clock,
+ * which jumps). Callers with their own copy: qmp.c qmp_now_ns, vm.c now_ns,
+ * harness-run.c guest_now_ms, run.c now_ms, console.c monotonic_ms.
+ */
+static inline int64_t monotonic_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline int64_t monotonic_now_ms(void)
+{
+	return monotonic_now_ns() / 1000000;
+}
+
+/* Integers stored in a byte buffer (file headers: ELF, bzImage, lzop). */
+static inline uint16_t get_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static inline uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t get_le64(const uint8_t *p)
+{
+	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+static inline uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
 #endif

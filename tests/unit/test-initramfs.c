@@ -21,6 +21,7 @@
 #include <qkit/initramfs.h>
 
 #include "cache.h"
+#include "fileio.h"
 #include "util.h"
 
 static char tmpdir[64];

@@ -20,6 +20,7 @@
 #include <qkit/kernel.h>
 
 #include "cache.h"
+#include "fileio.h"
 #include "decompress.h"
 #include "util.h"
 

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "cache.h"
+#include "fileio.h"
 #include "kmod.h"
 #include "util.h"
 

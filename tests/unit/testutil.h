@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the white-box unit tests share: a scratch directory made by the
+ * group setup and removed by the group teardown, and whole-file read and
+ * write that fail the test instead of returning errors. Include after
+ * <cmocka.h>.
+ */
+#ifndef QKIT_TESTS_TESTUTIL_H
+#define QKIT_TESTS_TESTUTIL_H
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fileio.h"
+
+/* The group's scratch directory: /tmp/qkit-PROGRAM.XXXXXX. */
+static inline char *test_dir(void)
+{
+	static char dir[256];
+	return dir;
+}
+
+static inline int test_dir_setup(void **state)
+{
+	(void)state;
+	extern char *program_invocation_short_name;
+	snprintf(test_dir(), 256, "/tmp/qkit-%s.XXXXXX", program_invocation_short_name);
+	return mkdtemp(test_dir()) ? 0 : -1;
+}
+
+static inline void test_rm_rf(const char *dir)
+{
+	char *cmd;
+	assert_true(asprintf(&cmd, "rm -rf '%s'", dir) > 0);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+}
+
+static inline int test_dir_teardown(void **state)
+{
+	(void)state;
+	test_rm_rf(test_dir());
+	return 0;
+}
+
+/* A fresh directory of its own (for tests that want one aside). */
+static inline char *test_tmpdir(void)
+{
+	char *d = strdup("/tmp/qkit-test.XXXXXX");
+	assert_non_null(d);
+	assert_non_null(mkdtemp(d));
+	return d;
+}
+
+/* dir/rel, malloc'ed. */
+static inline char *test_path(const char *dir, const char *rel)
+{
+	char *p;
+	assert_true(asprintf(&p, "%s/%s", dir, rel) > 0);
+	return p;
+}
+
+/* Write data to path, creating its parent directories. */
+static inline void test_write_file(const char *path, const void *data, size_t len)
+{
+	char *parent = strdup(path);
+	assert_non_null(parent);
+	for (char *s = parent + 1; (s = strchr(s, '/')); s++) {
+		*s = '\0';
+		if (mkdir(parent, 0755) < 0 && errno != EEXIST)
+			fail_msg("mkdir %s: %s", parent, strerror(errno));
+		*s = '/';
+	}
+	free(parent);
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		fail_msg("%s: %s", path, strerror(errno));
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* The whole file at path, malloc'ed and NUL-terminated; *len gets its size. */
+static inline uint8_t *test_read_file(const char *path, size_t *len)
+{
+	uint8_t *d = NULL;
+	size_t n = 0;
+	qk_error *err = NULL;
+	if (file_read_all(path, 1u << 30, &d, &n, &err) < 0)
+		fail_msg("%s", qk_error_message(err));
+	if (len)
+		*len = n;
+	return d;
+}
+
+static inline size_t test_count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	size_t n = 0;
+	for (struct dirent *e; (e = readdir(d));)
+		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+	closedir(d);
+	return n;
+}
+
+#endif
