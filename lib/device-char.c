@@ -117,7 +117,7 @@ const struct field virtio_serial_fields[] = {
 static const char *const monitor_modes[] = { "qmp", "qmp-pretty", "hmp", NULL };
 const struct field monitor_fields[] = {
 	{ .name = "mode", .type = FT_ENUM, .choices = monitor_modes, .def = "qmp" },
-	{ .name = "path", .type = FT_STR, .doc = "a unix socket QEMU listens on" },
+	{ .name = "path", .type = FT_STR, .path = PATH_HOST, .doc = "a unix socket QEMU listens on" },
 	{ .name = "fd", .type = FT_INT, .min = 0, .max = 65535, .doc = "an inherited socket" },
 	FIELDS_END,
 };
@@ -153,7 +153,7 @@ int monitor_build(struct rctx *r, json_t *dev, json_t **front, qk_error **err)
 
 static const char *const tpm_models[] = { "tis", "crb", NULL };
 const struct field tpm_fields[] = {
-	{ .name = "path", .type = FT_STR, .required = true, .doc = "swtpm's control socket" },
+	{ .name = "path", .type = FT_STR, .path = PATH_HOST, .required = true, .doc = "swtpm's control socket" },
 	{ .name = "model", .type = FT_ENUM, .choices = tpm_models, .def = "tis" },
 	FIELDS_END,
 };
@@ -194,7 +194,7 @@ int tpm_build(struct rctx *r, json_t *dev, json_t **front, qk_error **err)
 static const char *const vhost_types[] = { "blk", "scsi", NULL };
 const struct field vhost_user_fields[] = {
 	{ .name = "type", .type = FT_ENUM, .choices = vhost_types, .def = "blk" },
-	{ .name = "path", .type = FT_STR, .required = true, .doc = "the vhost-user backend's socket" },
+	{ .name = "path", .type = FT_STR, .path = PATH_HOST, .required = true, .doc = "the vhost-user backend's socket" },
 	{ .name = "num-queues", .type = FT_INT, .prop = "num-queues", .min = 1, .max = 1024 },
 	{ .name = "queue-size", .type = FT_INT, .prop = "queue-size", .min = 1, .max = 1024 },
 	{ .name = "bootindex", .type = FT_INT, .prop = "bootindex", .min = 0, .max = 1 << 16 },

@@ -22,8 +22,8 @@ static const char *const discards[] = { "ignore", "unmap", NULL };
 static const char *const zeroes[] = { "off", "on", "unmap", NULL };
 
 const struct field disk_fields[] = {
-	{ .name = "file", .type = FT_STR, .doc = "the image (a /dev/ path is a host block device)" },
-	{ .name = "dir", .type = FT_STR, .doc = "a host directory shown read-only as a FAT disk (vvfat)" },
+	{ .name = "file", .type = FT_STR, .path = PATH_HOST, .doc = "the image (a /dev/ path is a host block device)" },
+	{ .name = "dir", .type = FT_STR, .path = PATH_HOST, .doc = "a host directory shown read-only as a FAT disk (vvfat)" },
 	{ .name = "format", .type = FT_ENUM, .choices = formats, .def = "raw" },
 	{ .name = "media", .type = FT_ENUM, .choices = media, .def = "disk" },
 	{ .name = "interface", .type = FT_ENUM, .choices = interfaces, .def = "virtio" },

@@ -77,7 +77,7 @@ json_t *front_to_object(json_t *front, const char *qom_type)
 /* ---- simple kinds ---- */
 
 static const struct field rng_fields[] = {
-	{ .name = "filename", .type = FT_STR, .def = "/dev/urandom", .doc = "the host's entropy source" },
+	{ .name = "filename", .type = FT_STR, .path = PATH_HOST, .def = "/dev/urandom", .doc = "the host's entropy source" },
 	{ .name = "max-bytes", .type = FT_INT, .prop = "max-bytes", .min = 1, .max = 1LL << 40, .doc = "rate limit: bytes per period" },
 	{ .name = "period", .type = FT_INT, .prop = "period", .min = 1, .max = 1LL << 31, .doc = "rate limit period in ms" },
 	COMMON_PCI_FIELDS,
@@ -165,7 +165,7 @@ static const char *const vfio_types[] = { "pci", "ccw", "ap", NULL };
 static const struct field vfio_fields[] = {
 	{ .name = "type", .type = FT_ENUM, .choices = vfio_types, .def = "pci", .doc = "pci, ccw or ap" },
 	{ .name = "host", .type = FT_STR, .prop = "host", .doc = "the PCI address on the host, [DDDD:]BB:DD.F" },
-	{ .name = "sysfsdev", .type = FT_STR, .prop = "sysfsdev", .doc = "the device's sysfs path" },
+	{ .name = "sysfsdev", .type = FT_STR, .path = PATH_HOST, .prop = "sysfsdev", .doc = "the device's sysfs path" },
 	{ .name = "mdev", .type = FT_STR, .doc = "a mediated device's UUID" },
 	{ .name = "rombar", .type = FT_INT, .prop = "rombar", .min = 0, .max = 1 },
 	{ .name = "bootindex", .type = FT_INT, .prop = "bootindex", .min = 0, .max = 1 << 16 },
@@ -376,7 +376,7 @@ static const struct field debug_exit_fields[] = {
 
 static const struct field fw_cfg_fields[] = {
 	{ .name = "name", .type = FT_STR, .required = true, .doc = "the item's name, opt/..." },
-	{ .name = "file", .type = FT_STR, .doc = "the item's content from a file" },
+	{ .name = "file", .type = FT_STR, .path = PATH_HOST, .doc = "the item's content from a file" },
 	{ .name = "string", .type = FT_STR, .doc = "the item's content" },
 	FIELDS_END,
 };
@@ -404,7 +404,7 @@ static int fw_cfg_build(struct rctx *r, json_t *dev, json_t **front, qk_error **
 }
 
 static const struct field loader_fields[] = {
-	{ .name = "file", .type = FT_STR, .prop = "file", .doc = "an image to load (ELF, uImage or raw)" },
+	{ .name = "file", .type = FT_STR, .path = PATH_HOST, .prop = "file", .doc = "an image to load (ELF, uImage or raw)" },
 	{ .name = "addr", .type = FT_INT, .prop = "addr", .min = 0, .max = INT64_MAX },
 	{ .name = "data", .type = FT_INT, .prop = "data", .min = 0, .max = INT64_MAX },
 	{ .name = "data-len", .type = FT_INT, .prop = "data-len", .min = 1, .max = 8 },
@@ -468,7 +468,7 @@ static const struct field dimm_fields[] = {
 	{ .name = "type", .type = FT_ENUM, .choices = dimm_types, .def = "pc-dimm" },
 	{ .name = "size", .type = FT_SIZE, .min = 1 << 20, .max = 1LL << 50, .required = true },
 	{ .name = "backend", .type = FT_ENUM, .choices = mem_backends, .def = "ram" },
-	{ .name = "path", .type = FT_STR, .doc = "backend file: the file (nvdimm: its image)" },
+	{ .name = "path", .type = FT_STR, .path = PATH_HOST, .doc = "backend file: the file (nvdimm: its image)" },
 	{ .name = "share", .type = FT_BOOL },
 	{ .name = "prealloc", .type = FT_BOOL },
 	{ .name = "node", .type = FT_INT, .prop = "node", .min = 0, .max = 127 },
@@ -515,7 +515,7 @@ static const char *const mem_object_types[] = { "ram", "file", "memfd", "epc", N
 static const struct field mem_object_fields[] = {
 	{ .name = "backend", .type = FT_ENUM, .choices = mem_object_types, .required = true },
 	{ .name = "size", .type = FT_SIZE, .min = 1 << 12, .max = 1LL << 50, .required = true },
-	{ .name = "path", .type = FT_STR },
+	{ .name = "path", .type = FT_STR, .path = PATH_HOST },
 	{ .name = "share", .type = FT_BOOL },
 	{ .name = "prealloc", .type = FT_BOOL },
 	FIELDS_END,
@@ -542,8 +542,8 @@ static const struct field sev_fields[] = {
 	{ .name = "cbitpos", .type = FT_INT, .prop = "cbitpos", .min = 1, .max = 63, .required = true },
 	{ .name = "reduced-phys-bits", .type = FT_INT, .prop = "reduced-phys-bits", .min = 1, .max = 63, .required = true },
 	{ .name = "policy", .type = FT_INT, .prop = "policy", .min = 0, .max = INT64_MAX },
-	{ .name = "dh-cert-file", .type = FT_STR, .prop = "dh-cert-file" },
-	{ .name = "session-file", .type = FT_STR, .prop = "session-file" },
+	{ .name = "dh-cert-file", .type = FT_STR, .path = PATH_HOST, .prop = "dh-cert-file" },
+	{ .name = "session-file", .type = FT_STR, .path = PATH_HOST, .prop = "session-file" },
 	FIELDS_END,
 };
 

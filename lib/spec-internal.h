@@ -49,6 +49,18 @@ enum ftype {
 	FT_OBJLIST, /* a list of such objects */
 };
 
+/*
+ * Which string fields are host paths. A spec file's relative paths are
+ * relative to the file's directory (spec-load.c makes them absolute);
+ * specs built by the API or from a string keep them as given.
+ */
+enum fpath {
+	PATH_NO = 0,
+	PATH_HOST,     /* always a host path */
+	PATH_SEARCHED, /* a bare name is looked up by QEMU (data dir) or on PATH: only NAME/... is a path */
+	PATH_SCRIPT,   /* a host path, except the word "no" (tap scripts) */
+};
+
 struct field {
 	const char *name;
 	enum ftype type;
@@ -60,6 +72,7 @@ struct field {
 	const struct field *sub;    /* FT_OBJ and FT_OBJLIST */
 	bool required;
 	const char *doc;
+	enum fpath path;            /* a host path: resolved against a spec file's directory */
 };
 
 /* Sentinel at the end of every field table. */

@@ -4,6 +4,10 @@
  * same raw JSON tree. YAML scalars follow the YAML 1.2 core schema for
  * null, booleans and integers (decimal, 0x hex, 0o octal); anything else,
  * floats included, stays a string, so "04.0" is never turned into 4.
+ *
+ * A file's relative host paths (the schema marks them) are relative to the
+ * file's directory, as in docker-compose; a spec loaded from a string keeps
+ * them as given, relative to wherever QEMU runs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "spec-internal.h"
 #include "util.h"
@@ -187,15 +192,18 @@ static int load_json(const char *text, size_t len, json_t **out, qk_error **err)
 	return 0;
 }
 
-int qk_spec_load_string(qk_spec **out, const char *text, size_t len, qk_spec_format format,
-			unsigned flags, qk_error **err)
+static int load_tree(const char *text, size_t len, qk_spec_format format, json_t **tree,
+		     qk_error **err)
 {
-	json_t *tree = NULL;
-	int ret = format == QK_SPEC_JSON ? load_json(text, len, &tree, err) : load_yaml(text, len, &tree, err);
-	if (ret < 0)
-		return ret;
+	return format == QK_SPEC_JSON ? load_json(text, len, tree, err) : load_yaml(text, len, tree, err);
+}
+
+/* A spec around tree (taken), with the environment applied unless flags say not. */
+static int spec_from_tree(qk_spec **out, json_t *tree, unsigned flags, qk_error **err)
+{
 	qk_spec *s;
-	if ((ret = qk_spec_new(&s, err)) < 0) {
+	int ret = qk_spec_new(&s, err);
+	if (ret < 0) {
 		json_decref(tree);
 		return ret;
 	}
@@ -207,6 +215,89 @@ int qk_spec_load_string(qk_spec **out, const char *text, size_t len, qk_spec_for
 	}
 	*out = s;
 	return 0;
+}
+
+int qk_spec_load_string(qk_spec **out, const char *text, size_t len, qk_spec_format format,
+			unsigned flags, qk_error **err)
+{
+	json_t *tree = NULL;
+	int ret = load_tree(text, len, format, &tree, err);
+	return ret < 0 ? ret : spec_from_tree(out, tree, flags, err);
+}
+
+/*
+ * The absolute directory of a spec file, without resolving links (as
+ * docker-compose does): "vm.yaml" in /srv is /srv, "../x/vm.yaml" is
+ * /srv/../x. malloc'd, or NULL with errno set.
+ */
+static char *spec_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	_cleanup_free_ char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+	if (!dir)
+		return NULL;
+	if (dir[0] == '/')
+		return TAKE_PTR(dir);
+	_cleanup_free_ char *cwd = getcwd(NULL, 0);
+	if (!cwd)
+		return NULL;
+	const char *rel = dir;
+	while (rel[0] == '.' && rel[1] == '/')
+		rel += 2 + strspn(rel + 2, "/");
+	if (strcmp(rel, ".") == 0)
+		return TAKE_PTR(cwd);
+	char *abs = NULL;
+	if (asprintf(&abs, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/", rel) < 0)
+		return NULL;
+	return abs;
+}
+
+static void resolve_value(json_t *obj, const char *key, const struct field *f, const char *dir)
+{
+	const char *v = json_string_value(json_object_get(obj, key));
+	if (!v || !*v || v[0] == '/' || (f->path == PATH_SEARCHED && !strchr(v, '/')) ||
+	    (f->path == PATH_SCRIPT && strcmp(v, "no") == 0))
+		return;
+	while (v[0] == '.' && v[1] == '/')
+		v += 2 + strspn(v + 2, "/");
+	char *abs = NULL;
+	if (strcmp(v, ".") == 0 || !*v)
+		abs = strdup(dir);
+	else if (asprintf(&abs, "%s%s%s", dir, strcmp(dir, "/") == 0 ? "" : "/", v) < 0)
+		abs = NULL;
+	if (abs)
+		json_object_set_new(obj, key, json_string(abs));
+	free(abs);
+}
+
+/*
+ * Make the relative host paths of a file's raw tree absolute against dir,
+ * walking it with the schema. Values of the wrong type are left for
+ * validation to report.
+ */
+static void resolve_paths(json_t *obj, const struct field *fields, const char *dir)
+{
+	const char *key;
+	json_t *val;
+	json_object_foreach(obj, key, val) {
+		const struct field *f = field_find(fields, key);
+		if (!f)
+			continue;
+		if (f->path)
+			resolve_value(obj, key, f, dir);
+		else if (f->type == FT_OBJ && f->sub && json_is_object(val))
+			resolve_paths(val, f->sub, dir);
+		else if (f->type == FT_OBJLIST && json_is_array(val)) {
+			size_t i;
+			json_t *item;
+			json_array_foreach(val, i, item) {
+				const struct device_kind *k =
+					f->sub ? NULL : device_kind_find(json_string_value(json_object_get(item, "kind")));
+				if (json_is_object(item) && (f->sub || k))
+					resolve_paths(item, f->sub ? f->sub : k->fields, dir);
+			}
+		}
+	}
 }
 
 int qk_spec_load_file(qk_spec **out, const char *path, qk_spec_format format, unsigned flags,
@@ -233,8 +324,21 @@ int qk_spec_load_file(qk_spec **out, const char *path, qk_spec_format format, un
 		size_t l = strlen(path);
 		format = l >= 5 && strcmp(path + l - 5, ".json") == 0 ? QK_SPEC_JSON : QK_SPEC_YAML;
 	}
-	int ret = qk_spec_load_string(out, b.data ? b.data : "", b.len, format, flags, err);
+	json_t *tree = NULL;
+	int ret = load_tree(b.data ? b.data : "", b.len, format, &tree, err);
 	buf_free(&b);
+	if (ret < 0) {
+		qk_error_prepend(err, "%s: ", path);
+		return ret;
+	}
+	_cleanup_free_ char *dir = spec_dir(path);
+	if (!dir) {
+		int e = errno;
+		json_decref(tree);
+		return qk_error_set(err, QK_ERR_SYSTEM, e, "%s: the spec's directory: %s", path, strerror(e));
+	}
+	resolve_paths(tree, spec_fields, dir);
+	ret = spec_from_tree(out, tree, flags, err);
 	if (ret < 0)
 		qk_error_prepend(err, "%s: ", path);
 	return ret;

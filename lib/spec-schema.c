@@ -18,6 +18,7 @@
 #define INT(n, lo, hi, d) { .name = n, .type = FT_INT, .min = lo, .max = hi, .doc = d }
 #define ENUM(n, c, dflt, d) { .name = n, .type = FT_ENUM, .choices = c, .def = dflt, .doc = d }
 #define OBJ(n, s, d) { .name = n, .type = FT_OBJ, .sub = s, .doc = d }
+#define PATH(n, kind, d) { .name = n, .type = FT_STR, .path = kind, .doc = d }
 #define SECTION(n, s, d) { .name = n, .type = FT_OBJ, .sub = s, .def = "", .doc = d }
 
 static const char *const arch_choices[] = { "x86_64", "i386", "aarch64", "arm", "riscv64", "s390x", NULL };
@@ -34,7 +35,7 @@ static const char *const allow_deny[] = { "allow", "deny", NULL };
 static const char *const elevate_choices[] = { "allow", "deny", "children", NULL };
 
 static const struct field qemu_fields[] = {
-	STR("binary", "the QEMU binary (default qemu-system-ARCH, found on PATH)"),
+	PATH("binary", PATH_SEARCHED, "the QEMU binary (default qemu-system-ARCH, found on PATH)"),
 	{ .name = "args", .type = FT_STRLIST, .doc = "arguments right after the binary" },
 	FIELDS_END,
 };
@@ -84,7 +85,7 @@ static const struct field memory_fields[] = {
 	INT("slots", 1, 256, "hotplug slots for memory devices"),
 	{ .name = "maxmem", .type = FT_SIZE, .min = 1 << 20, .max = 1LL << 50, .doc = "RAM plus memory devices, at most" },
 	ENUM("backend", backend_choices, NULL, "ram, file (hugepages: a hugetlbfs path) or memfd"),
-	STR("path", "the file or directory of a file backend"),
+	PATH("path", PATH_HOST, "the file or directory of a file backend"),
 	BOOL("prealloc", NULL, "allocate all memory at start"),
 	BOOL("share", NULL, "map the memory shared (vhost-user needs it)"),
 	BOOL("mlock", NULL, "lock guest memory (-overcommit mem-lock=on)"),
@@ -94,16 +95,16 @@ static const struct field memory_fields[] = {
 };
 
 static const struct field uefi_fields[] = {
-	{ .name = "code", .type = FT_STR, .required = true, .doc = "the firmware code, mapped read-only" },
-	{ .name = "vars", .type = FT_STR, .required = true, .doc = "this VM's writable copy of the variables" },
+	{ .name = "code", .type = FT_STR, .path = PATH_HOST, .required = true, .doc = "the firmware code, mapped read-only" },
+	{ .name = "vars", .type = FT_STR, .path = PATH_HOST, .required = true, .doc = "this VM's writable copy of the variables" },
 	FIELDS_END,
 };
 
 static const struct field boot_fields[] = {
-	STR("kernel", "a kernel to boot directly"),
-	STR("initrd", "its initial ramdisk"),
+	PATH("kernel", PATH_HOST, "a kernel to boot directly"),
+	PATH("initrd", PATH_HOST, "its initial ramdisk"),
 	STR("append", "its command line"),
-	STR("bios", "a BIOS file"),
+	PATH("bios", PATH_SEARCHED, "a BIOS file (a bare name is looked up in QEMU's data directory)"),
 	OBJ("uefi", uefi_fields, "UEFI firmware as two pflash devices"),
 	STR("order", "boot order letters: c (disk), d (cdrom), n (network)"),
 	BOOL("menu", NULL, "show the boot menu"),
@@ -114,7 +115,7 @@ static const struct field boot_fields[] = {
 
 const struct field chardev_fields[] = {
 	{ .name = "type", .type = FT_ENUM, .choices = chardev_choices, .required = true, .doc = "the backend" },
-	STR("path", "file, pipe or unix socket path"),
+	PATH("path", PATH_HOST, "file, pipe or unix socket path"),
 	STR("host", "tcp host"),
 	INT("port", 0, 65535, "tcp port"),
 	BOOL("server", NULL, "listen instead of connecting (unix, tcp)"),
@@ -123,7 +124,7 @@ const struct field chardev_fields[] = {
 	{ .name = "size", .type = FT_SIZE, .min = 1, .max = 1LL << 30, .doc = "ring buffer size" },
 	BOOL("append", NULL, "append to the file"),
 	INT("fd", 0, 65535, "an inherited connected socket (fd) or file descriptor"),
-	STR("logfile", "also log the output here"),
+	PATH("logfile", PATH_HOST, "also log the output here"),
 	BOOL("signal", NULL, "stdio: let ^C signal QEMU"),
 	FIELDS_END,
 };
@@ -139,7 +140,7 @@ static const struct field console_fields[] = {
 static const struct field vnc_fields[] = {
 	{ .name = "listen", .type = FT_STR, .def = "127.0.0.1", .doc = "the address VNC listens on" },
 	{ .name = "display", .type = FT_INT, .min = 0, .max = 59535, .def = "0", .doc = "display number (port 5900+N)" },
-	STR("password-file", "a file with the VNC password (a secret object)"),
+	PATH("password-file", PATH_HOST, "a file with the VNC password (a secret object)"),
 	FIELDS_END,
 };
 
@@ -182,7 +183,7 @@ static const struct field options_fields[] = {
 	BOOL("msg-timestamp", "false", "timestamps on QEMU's messages"),
 	OBJ("rtc", rtc_fields, "-rtc"),
 	{ .name = "globals", .type = FT_OBJLIST, .sub = global_fields, .doc = "-global driver.property=value" },
-	STR("pidfile", "QEMU writes its pid here"),
+	PATH("pidfile", PATH_HOST, "QEMU writes its pid here"),
 	FIELDS_END,
 };
 

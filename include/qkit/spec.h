@@ -66,6 +66,12 @@ int qk_spec_new(qk_spec **out, qk_error **err);
  * are reported by qk_spec_validate(), which this does not call, so a
  * caller may still change the spec. Unless flags has QK_SPEC_LOAD_NO_ENV,
  * the environment overrides are applied.
+ *
+ * A file's relative host paths (boot.kernel, a disk's file, ...; the list
+ * is in qkit-spec(5)) are made absolute against the file's directory, so
+ * the spec means the same from any current directory. qk_spec_load_string()
+ * and the setters keep paths as given (relative to QEMU's directory), as do
+ * the environment overrides.
  */
 int qk_spec_load_file(qk_spec **out, const char *path, qk_spec_format format,
 		      unsigned flags, qk_error **err);

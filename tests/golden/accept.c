@@ -10,8 +10,9 @@
  * id of the argv, and on PCI machines `query-pci` must answer. A case QEMU
  * rejects fails with QEMU's message.
  *
- * Paths under /tmp/qkit-golden/ are made to exist first, in a private
- * directory substituted for that prefix: *.qcow2 by qemu-img, *.img, *.iso,
+ * Paths under /tmp/qkit-golden/ and under @SPECDIR@/ (a case's relative
+ * paths) are made to exist first, in a private directory substituted for
+ * that prefix: *.qcow2 by qemu-img, *.img, *.iso,
  * *.fd (4 MiB), *.log, *.json, *.pw, *.pid as files, *.nv as a 128 MiB
  * file, *.sock left for QEMU to create, anything else as a directory. Port
  * forwards, TCP chardev servers and socket/dgram netdevs listen on port 0,
@@ -39,6 +40,8 @@
 extern char **environ;
 
 #define PREFIX "/tmp/qkit-golden/"
+/* How the runner writes the cases' directory: a case's relative paths. */
+#define SPECDIR "@SPECDIR@/"
 
 static char *slurp(const char *path)
 {
@@ -144,19 +147,30 @@ static void zero_forwards(struct buf *b)
 	*b = out;
 }
 
+/* The length of the prefix standing for the run's directory at s, or 0. */
+static size_t prefix_at(const char *s, size_t len)
+{
+	static const char *const prefixes[] = { PREFIX, SPECDIR };
+	for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++)
+		if (len >= strlen(prefixes[i]) && memcmp(s, prefixes[i], strlen(prefixes[i])) == 0)
+			return strlen(prefixes[i]);
+	return 0;
+}
+
 /* One argument of an .args line, made to run here. */
 static char *localize(const char *line, size_t len, const char *tmp)
 {
 	struct buf b = BUF_INIT;
+	size_t pl;
 	for (size_t i = 0; i < len; i++) {
 		if (line[i] == '\\' && i + 1 < len) {
 			buf_putc(&b, line[++i] == 'n' ? '\n' : line[i]);
-		} else if (len - i >= strlen(PREFIX) && memcmp(line + i, PREFIX, strlen(PREFIX)) == 0) {
-			const char *name = line + i + strlen(PREFIX);
+		} else if ((pl = prefix_at(line + i, len - i))) {
+			const char *name = line + i + pl;
 			size_t n = strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
 			make_path(tmp, name, n);
 			buf_printf(&b, "%s/", tmp);
-			i += strlen(PREFIX) - 1;
+			i += pl - 1;
 		} else {
 			buf_putc(&b, line[i]);
 		}

@@ -69,6 +69,18 @@ printf 'arch: x86_64\ndevices: [{kind: tdx-guest}]\n' > "$tmp/tdx.yaml"
 "$qkit" spec frob x 2>/dev/null; [ $? -eq 2 ] && ok "spec frob exits 2" || fail "spec frob"
 "$qkit" cmdline -E /nonexistent.yaml 2>"$tmp/err"; [ $? -eq 1 ] && grep -q "No such file" "$tmp/err" && ok "missing file exits 1" || fail "missing file"
 
+# A file's relative paths are relative to the file, from any directory;
+# the environment's stay as given.
+mkdir "$tmp/vms"
+printf 'arch: x86_64\nboot: {kernel: k/bzImage}\ndevices: [{kind: disk, file: ../root.img}]\n' > "$tmp/vms/rel.yaml"
+( cd / && "$qkit" cmdline -E --json "$tmp/vms/rel.yaml" ) > "$tmp/rel"
+grep -q "\"$tmp/vms/k/bzImage\"" "$tmp/rel" && grep -q "$tmp/vms/../root.img" "$tmp/rel" &&
+	ok "relative paths are the spec's" || fail "relative paths: $(cat "$tmp/rel")"
+( cd "$tmp" && "$qkit" spec show -E --json vms/rel.yaml ) | grep -q "\"kernel\": \"$tmp/vms/k/bzImage\"" &&
+	ok "spec show prints them absolute" || fail "spec show of relative paths"
+( cd "$tmp" && QKIT_KERNEL=my/k "$qkit" cmdline --json vms/rel.yaml ) | grep -q '"my/k"' &&
+	ok "QKIT_KERNEL stays as given" || fail "QKIT_KERNEL made absolute"
+
 # The environment overrides, and --no-env.
 QKIT_KERNEL=/env/kernel "$qkit" cmdline --json "$tmp/vm.yaml" | grep -q '"/env/kernel"' && ok "QKIT_KERNEL" || fail "QKIT_KERNEL"
 QKIT_KERNEL=/env/kernel "$qkit" cmdline -E --json "$tmp/vm.yaml" | grep -q '"/env/kernel"' && fail "--no-env" || ok "--no-env"

@@ -6,6 +6,9 @@
  * validation with exactly the text in NAME.err. QKIT_REGENERATE=1 rewrites
  * the expected files instead of comparing. See README.md here.
  *
+ * Cases are loaded as files, so their relative paths are relative to DIR;
+ * the expected files say @SPECDIR@ for DIR, whatever its absolute path.
+ *
  * Usage: runner DIR [NAME...]
  */
 #include <dirent.h>
@@ -13,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <qkit/qkit.h>
 
@@ -99,6 +103,19 @@ static char *with_newline(const char *s)
 	return buf_steal(&b);
 }
 
+/* s with every "DIR/" written "@SPECDIR@/", so the expected files do not depend on where DIR is. */
+static char *placeholder(const char *s, const char *dir)
+{
+	struct buf b = BUF_INIT;
+	size_t dl = strlen(dir);
+	for (const char *hit; (hit = strstr(s, dir)) && hit[dl] == '/'; s = hit + dl) {
+		buf_append(&b, s, (size_t)(hit - s));
+		buf_puts(&b, "@SPECDIR@");
+	}
+	buf_puts(&b, s);
+	return buf_steal(&b);
+}
+
 static bool regenerate;
 
 /* Compare (or rewrite) one expected file; prints the first difference. */
@@ -147,12 +164,18 @@ static bool run_case(const char *dir, const char *name)
 	qk_spec *spec = NULL;
 	bool ok = true;
 
-	if (qk_spec_load_string(&spec, text, strlen(text), QK_SPEC_YAML, QK_SPEC_LOAD_NO_ENV, &err) < 0) {
+	snprintf(path, sizeof(path), "%s/%s.yaml", dir, name);
+	if (qk_spec_load_file(&spec, path, QK_SPEC_YAML, QK_SPEC_LOAD_NO_ENV, &err) < 0) {
+		/* Without the "DIR/NAME.yaml: " the loader puts in front. */
+		const char *msg = qk_error_message(err);
+		size_t pl = strlen(path);
+		if (strncmp(msg, path, pl) == 0 && strncmp(msg + pl, ": ", 2) == 0)
+			msg += pl + 2;
 		if (!bad) {
-			printf("FAIL %s: %s\n", name, qk_error_message(err));
+			printf("FAIL %s: %s\n", name, msg);
 			ok = false;
 		} else {
-			_cleanup_free_ char *got = with_newline(qk_error_message(err));
+			_cleanup_free_ char *got = with_newline(msg);
 			snprintf(path, sizeof(path), "%s/%s.err", dir, name);
 			ok = check(name, path, got);
 		}
@@ -194,7 +217,8 @@ static bool run_case(const char *dir, const char *name)
 				printf("FAIL %s: renders on %s but should fail\n", name, arches[i]);
 				ok = false;
 			} else {
-				_cleanup_free_ char *got = with_newline(qk_error_message(err));
+				_cleanup_free_ char *msg = placeholder(qk_error_message(err), dir);
+				_cleanup_free_ char *got = with_newline(msg);
 				snprintf(path, sizeof(path), "%s/%s.err", dir, name);
 				ok = check(name, path, got) && ok;
 			}
@@ -202,7 +226,8 @@ static bool run_case(const char *dir, const char *name)
 			printf("FAIL %s on %s:\n%s\n", name, arches[i], qk_error_message(err));
 			ok = false;
 		} else {
-			_cleanup_free_ char *got = argv_text(argv);
+			_cleanup_free_ char *text_argv = argv_text(argv);
+			_cleanup_free_ char *got = placeholder(text_argv, dir);
 			snprintf(path, sizeof(path), "%s/%s.%s.args", dir, name, arches[i]);
 			ok = check(name, path, got) && ok;
 		}
@@ -229,7 +254,17 @@ int main(int argc, char **argv)
 	}
 	const char *regen = getenv("QKIT_REGENERATE");
 	regenerate = regen && strcmp(regen, "1") == 0;
-	const char *dir = argv[1];
+	/* Absolute, as the loader makes the cases' paths. */
+	_cleanup_free_ char *cwd = getcwd(NULL, 0);
+	_cleanup_free_ char *dir = NULL;
+	if (argv[1][0] == '/' || !cwd)
+		dir = strdup(argv[1]);
+	else if (asprintf(&dir, "%s/%s", cwd, argv[1]) < 0)
+		dir = NULL;
+	if (!dir)
+		return 1;
+	while (strlen(dir) > 1 && dir[strlen(dir) - 1] == '/')
+		dir[strlen(dir) - 1] = '\0';
 	char **names = NULL;
 	size_t n = 0;
 	if (argc > 2) {

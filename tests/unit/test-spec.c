@@ -6,7 +6,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <qkit/spec.h>
@@ -227,6 +230,83 @@ static void json_files_load_too(void **state)
 	qk_error_free(err);
 }
 
+/* A file's relative paths are relative to its directory; a string's stay as given. */
+static void file_paths_are_relative_to_the_file(void **state)
+{
+	char dir[] = "/tmp/qkit-test-spec-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char sub[64], path[128];
+	snprintf(sub, sizeof(sub), "%s/vms", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	snprintf(path, sizeof(path), "%s/vm.yaml", sub);
+	static const char yaml[] =
+		"arch: x86_64\n"
+		"qemu: {binary: ./bin/qemu}\n"
+		"boot: {kernel: vmlinuz, initrd: ./initrd.img, bios: bios-256k.bin}\n"
+		"console: {backend: {type: file, path: ../logs/console.log}}\n"
+		"devices:\n"
+		"  - {kind: disk, file: /abs/root.img}\n"
+		"  - {kind: disk, dir: .}\n"
+		"  - {kind: net, type: tap, ifname: tap0, script: \"no\", downscript: down.sh, romfile: efi-e1000.rom}\n"
+		"  - {kind: channel, name: x, backend: {type: unix, path: qga.sock, server: true}}\n"
+		"  - {kind: device, driver: edu, props: {file: keep}}\n";
+	FILE *f = fopen(path, "we");
+	assert_non_null(f);
+	fputs(yaml, f);
+	fclose(f);
+
+	qk_spec *spec = NULL;
+	qk_error *err = NULL;
+	assert_int_equal(qk_spec_load_file(&spec, path, QK_SPEC_AUTO, QK_SPEC_LOAD_NO_ENV, &err), 0);
+	char *got = render(spec, NULL);
+	char want[256];
+	/* What comes before the spec's directory, and after it. */
+	static const char *const expect[][2] = {
+		{ "", "/bin/qemu " },
+		{ "-kernel ", "/vmlinuz " },
+		{ "-initrd ", "/initrd.img " },
+		{ "path=", "/../logs/console.log" },
+		{ "\"dir\":\"", "\"" },
+		{ "\"downscript\":\"", "/down.sh\"" },
+		{ "path=", "/qga.sock,server=on" },
+	};
+	for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
+		snprintf(want, sizeof(want), "%s%s%s", expect[i][0], sub, expect[i][1]);
+		if (!strstr(got, want))
+			fail_msg("no '%s' in %s", want, got);
+	}
+	assert_non_null(strstr(got, "\"filename\":\"/abs/root.img\""));
+	/* Looked up by QEMU, or not paths at all. */
+	assert_non_null(strstr(got, "-bios bios-256k.bin "));
+	assert_non_null(strstr(got, "\"script\":\"no\""));
+	assert_non_null(strstr(got, "\"romfile\":\"efi-e1000.rom\""));
+	assert_non_null(strstr(got, "\"file\":\"keep\""));
+	free(got);
+	qk_spec_free(spec);
+
+	/* The same text from a string, or a relative file name: as given, or against the cwd. */
+	spec = load(yaml, QK_SPEC_LOAD_NO_ENV);
+	got = render(spec, NULL);
+	assert_non_null(strstr(got, "-kernel vmlinuz "));
+	assert_non_null(strstr(got, "./bin/qemu "));
+	free(got);
+	qk_spec_free(spec);
+	char *cwd = getcwd(NULL, 0);
+	assert_int_equal(chdir(dir), 0);
+	assert_int_equal(qk_spec_load_file(&spec, "vms/vm.yaml", QK_SPEC_AUTO, QK_SPEC_LOAD_NO_ENV, &err), 0);
+	assert_int_equal(chdir(cwd), 0);
+	free(cwd);
+	got = render(spec, NULL);
+	snprintf(want, sizeof(want), "-kernel %s/vmlinuz ", sub);
+	if (!strstr(got, want))
+		fail_msg("no '%s' in %s", want, got);
+	free(got);
+	qk_spec_free(spec);
+	unlink(path);
+	rmdir(sub);
+	rmdir(dir);
+}
+
 static void device_props_and_hotplug(void **state)
 {
 	qk_spec *s = load("arch: x86_64\ndevices:\n  - {kind: disk, id: d1, file: \"/a,b.img\", readonly: true}\n"
@@ -335,6 +415,7 @@ int main(void)
 		cmocka_unit_test(env_overrides),
 		cmocka_unit_test(json_files_load_too),
 		cmocka_unit_test(device_props_and_hotplug),
+		cmocka_unit_test(file_paths_are_relative_to_the_file),
 		cmocka_unit_test(every_field_with_odd_values),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
