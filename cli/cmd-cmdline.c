@@ -26,17 +26,6 @@
 	"                          adds (qkit start --console adds qkit-console)\n"    \
 	"  -E, --no-env            ignore the QKIT_* and VMTEST_* overrides\n"
 
-static int parse_qemu_version(const char *s, unsigned *out)
-{
-	unsigned major, minor = 0, micro = 0;
-	char tail;
-	int n = sscanf(s, "%u.%u.%u%c", &major, &minor, &micro, &tail);
-	if (n < 2 || n > 3 || major > 99 || minor > 99 || micro > 99)
-		return -1;
-	*out = major * 10000 + minor * 100 + micro;
-	return 0;
-}
-
 static int run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -73,7 +62,7 @@ static int run(int argc, char **argv)
 				return cli_usage_error("cmdline", "--syntax: '%s' is not auto, comma or json", optarg);
 			break;
 		case 'q':
-			if (parse_qemu_version(optarg, &ropts.qemu_version) < 0)
+			if (qk_qemu_version_parse(optarg, &ropts.qemu_version, NULL) < 0)
 				return cli_usage_error("cmdline", "--qemu-version: '%s' is not like 7.2", optarg);
 			break;
 		case 'S':

@@ -19,7 +19,7 @@
 	"Options:\n"                                                                   \
 	"  -a, --arch ARCH   as if the spec said arch: ARCH\n"                         \
 	"  -j, --json        (show) print JSON; the only format for now\n"             \
-	"  -q, --qemu-version V  (validate) for the target QEMU V, like 7.2\n"        \
+	"  -q, --qemu-version V  for the target QEMU V, like 7.2 (default 7.2)\n"    \
 	"  -E, --no-env      ignore the QKIT_* and VMTEST_* overrides\n"
 
 static int run(int argc, char **argv)
@@ -54,15 +54,10 @@ static int run(int argc, char **argv)
 		case 'E':
 			flags |= QK_SPEC_LOAD_NO_ENV;
 			break;
-		case 'q': {
-			unsigned major, minor = 0, micro = 0;
-			char tail;
-			int n = sscanf(optarg, "%u.%u.%u%c", &major, &minor, &micro, &tail);
-			if (n < 2 || n > 3 || major > 99 || minor > 99 || micro > 99)
+		case 'q':
+			if (qk_qemu_version_parse(optarg, &qemu_version, NULL) < 0)
 				return cli_usage_error("spec", "--qemu-version: '%s' is not like 7.2", optarg);
-			qemu_version = major * 10000 + minor * 100 + micro;
 			break;
-		}
 		default:
 			return cli_usage_error("spec", "unknown option");
 		}
@@ -80,7 +75,7 @@ static int run(int argc, char **argv)
 	json_t *normal = NULL;
 	if ((arch && qk_spec_set_string(spec, "arch", arch, &err) < 0) ||
 	    (!show && qk_spec_validate_for(spec, qemu_version, &err) < 0) ||
-	    (show && qk_spec_to_json(spec, &normal, &err) < 0)) {
+	    (show && qk_spec_to_json_for(spec, qemu_version, &normal, &err) < 0)) {
 		qk_spec_free(spec);
 		qk_error_prepend(&err, "%s: ", path);
 		return cli_report("spec", err);

@@ -377,10 +377,28 @@ int qk_spec_validate_for(const qk_spec *spec, unsigned qemu_version, qk_error **
 	return 0;
 }
 
+int qk_qemu_version_parse(const char *text, unsigned *out, qk_error **err)
+{
+	unsigned major, minor = 0, micro = 0;
+	char tail;
+	int n = text ? sscanf(text, "%u.%u.%u%c", &major, &minor, &micro, &tail) : 0;
+	if (n < 2 || n > 3 || major > 99 || minor > 99 || micro > 99 || text[0] < '0' || text[0] > '9' ||
+	    strspn(text, "0123456789.") != strlen(text))
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "QEMU version \"%s\" is not like 7.2 or 7.2.1",
+				    text ? text : "");
+	*out = major * 10000 + minor * 100 + micro;
+	return 0;
+}
+
 int qk_spec_to_json(const qk_spec *spec, json_t **out, qk_error **err)
 {
+	return qk_spec_to_json_for(spec, 0, out, err);
+}
+
+int qk_spec_to_json_for(const qk_spec *spec, unsigned qemu_version, json_t **out, qk_error **err)
+{
 	struct vctx v;
-	json_t *n = spec_normalize(spec, 0, &v, err);
+	json_t *n = spec_normalize(spec, qemu_version, &v, err);
 	if (!n)
 		return -EINVAL;
 	*out = n;

@@ -163,11 +163,20 @@ int qk_spec_validate(const qk_spec *spec, qk_error **err);
 int qk_spec_validate_for(const qk_spec *spec, unsigned qemu_version, qk_error **err);
 
 /*
+ * A QEMU version as these functions take it, from "7.2" or "9.1.0":
+ * major*10000 + minor*100 + micro. -EINVAL (QK_ERR_INVALID) for anything
+ * else, naming the text.
+ */
+int qk_qemu_version_parse(const char *text, unsigned *out, qk_error **err);
+
+/*
  * The fully defaulted spec (after validation) as JSON, in the file
  * format's shape: every device has its id, every default is filled in.
  * The caller owns *out.
  */
 int qk_spec_to_json(const qk_spec *spec, json_t **out, qk_error **err);
+/* The same, validated for a target QEMU (as qk_spec_validate_for()). */
+int qk_spec_to_json_for(const qk_spec *spec, unsigned qemu_version, json_t **out, qk_error **err);
 
 /* What the spec says, after defaults; NULL/0 if the spec is invalid. */
 char *qk_spec_get_arch(const qk_spec *spec);         /* malloc'd */

@@ -64,6 +64,10 @@ grep -q '"chardev:qkit-console"' "$tmp/cc" && ! grep -q '"-chardev"' "$tmp/cc" &
 printf 'arch: x86_64\ndevices: [{kind: tdx-guest}]\n' > "$tmp/tdx.yaml"
 "$qkit" spec validate -E -q 10.1 "$tmp/tdx.yaml" >/dev/null && ! "$qkit" spec validate -E "$tmp/tdx.yaml" 2>/dev/null &&
 	ok "the target version decides" || fail "the target version does not decide"
+"$qkit" spec show -E --json -q 10.1 "$tmp/tdx.yaml" | grep -q '"kind": "tdx-guest"' &&
+	! "$qkit" spec show -E --json "$tmp/tdx.yaml" 2>/dev/null &&
+	ok "spec show --qemu-version" || fail "spec show --qemu-version"
+"$qkit" spec show -E --json -q 7 "$tmp/tdx.yaml" 2>/dev/null; [ $? -eq 2 ] && ok "bad --qemu-version exits 2" || fail "bad --qemu-version"
 "$qkit" cmdline -E --syntax yaml "$tmp/vm.yaml" 2>/dev/null; [ $? -eq 2 ] && ok "bad --syntax exits 2" || fail "bad --syntax"
 "$qkit" cmdline 2>/dev/null; [ $? -eq 2 ] && ok "no spec exits 2" || fail "no spec"
 "$qkit" spec frob x 2>/dev/null; [ $? -eq 2 ] && ok "spec frob exits 2" || fail "spec frob"

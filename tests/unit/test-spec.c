@@ -307,6 +307,31 @@ static void file_paths_are_relative_to_the_file(void **state)
 	rmdir(dir);
 }
 
+static void qemu_versions_parse(void **state)
+{
+	unsigned v = 1;
+	assert_int_equal(qk_qemu_version_parse("7.2", &v, NULL), 0);
+	assert_int_equal(v, 70200);
+	assert_int_equal(qk_qemu_version_parse("10.1.3", &v, NULL), 0);
+	assert_int_equal(v, 100103);
+	static const char *const bad[] = { "7", "7.2.1.0", "7.x", "-7.2", "7.100", "", " 7.2", "7.2 " };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		qk_error *err = NULL;
+		v = 1;
+		assert_int_equal(qk_qemu_version_parse(bad[i], &v, &err), -EINVAL);
+		assert_int_equal(v, 1);
+		assert_non_null(strstr(qk_error_message(err), bad[i]));
+		qk_error_free(err);
+	}
+	/* A spec that needs a newer QEMU can be shown for one. */
+	qk_spec *spec = load("arch: x86_64\ndevices: [{kind: tdx-guest}]\n", QK_SPEC_LOAD_NO_ENV);
+	json_t *n = NULL;
+	assert_int_equal(qk_spec_to_json(spec, &n, NULL), -EINVAL);
+	assert_int_equal(qk_spec_to_json_for(spec, 100100, &n, NULL), 0);
+	json_decref(n);
+	qk_spec_free(spec);
+}
+
 static void device_props_and_hotplug(void **state)
 {
 	qk_spec *s = load("arch: x86_64\ndevices:\n  - {kind: disk, id: d1, file: \"/a,b.img\", readonly: true}\n"
@@ -415,6 +440,7 @@ int main(void)
 		cmocka_unit_test(env_overrides),
 		cmocka_unit_test(json_files_load_too),
 		cmocka_unit_test(device_props_and_hotplug),
+		cmocka_unit_test(qemu_versions_parse),
 		cmocka_unit_test(file_paths_are_relative_to_the_file),
 		cmocka_unit_test(every_field_with_odd_values),
 	};
