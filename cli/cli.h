@@ -57,6 +57,29 @@ bool cli_wants_help(const struct command *c, int argc, char **argv);
  */
 void cli_print_command_line(FILE *out, char *const *args);
 
+/*
+ * The options qkit cmdline and qkit spec share (in cmd-spec.c): --arch,
+ * --json, --no-env and --qemu-version, and loading the spec they apply to.
+ */
+struct cli_spec_args {
+	const char *arch;
+	bool json;
+	unsigned load_flags;   /* QK_SPEC_LOAD_NO_ENV */
+	unsigned qemu_version; /* 0: 7.2 */
+};
+#define CLI_SPEC_SHORTOPTS "a:jEq:"
+#define CLI_SPEC_LONGOPTS                                                     \
+	{ "arch", required_argument, NULL, 'a' }, { "json", no_argument, NULL, 'j' }, \
+	{ "no-env", no_argument, NULL, 'E' }, { "qemu-version", required_argument, NULL, 'q' }
+/* 1 if c was one of them, 0 if not, -1 after a usage error (exit EXIT_USAGE). */
+int cli_spec_option(struct cli_spec_args *a, const char *cmd, int c, const char *arg);
+/* Load the spec file with --no-env and --arch; EXIT_OK, or EXIT_FAIL reported. */
+struct qk_spec;
+int cli_spec_load(const struct cli_spec_args *a, const char *cmd, const char *path,
+		  struct qk_spec **out);
+/* Report err about the spec at path ("PATH: problem"); frees it; EXIT_FAIL. */
+int cli_spec_report(const char *cmd, const char *path, qk_error *err);
+
 /* Whether the user asked for debug output (qkit -v, or QKIT_LOG=debug). */
 extern bool cli_verbose;
 

@@ -29,28 +29,22 @@
 static int run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "arch", required_argument, NULL, 'a' },
-		{ "json", no_argument, NULL, 'j' },
+		CLI_SPEC_LONGOPTS,
 		{ "syntax", required_argument, NULL, 's' },
-		{ "qemu-version", required_argument, NULL, 'q' },
 		{ "paused", no_argument, NULL, 'S' },
-		{ "no-env", no_argument, NULL, 'E' },
 		{ "console-chardev", required_argument, NULL, 'c' },
 		{ 0 },
 	};
-	const char *arch = NULL;
-	bool json = false;
-	unsigned flags = 0;
+	struct cli_spec_args a = { 0 };
 	qk_render_opts ropts = QK_RENDER_OPTS_INIT;
 	int c;
-	while ((c = getopt_long(argc, argv, "a:js:q:SEc:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, CLI_SPEC_SHORTOPTS "s:Sc:", opts, NULL)) != -1) {
+		int handled = cli_spec_option(&a, "cmdline", c, optarg);
+		if (handled < 0)
+			return EXIT_USAGE;
+		if (handled)
+			continue;
 		switch (c) {
-		case 'a':
-			arch = optarg;
-			break;
-		case 'j':
-			json = true;
-			break;
 		case 's':
 			if (strcmp(optarg, "auto") == 0)
 				ropts.syntax = QK_SYNTAX_AUTO;
@@ -61,15 +55,8 @@ static int run(int argc, char **argv)
 			else
 				return cli_usage_error("cmdline", "--syntax: '%s' is not auto, comma or json", optarg);
 			break;
-		case 'q':
-			if (qk_qemu_version_parse(optarg, &ropts.qemu_version, NULL) < 0)
-				return cli_usage_error("cmdline", "--qemu-version: '%s' is not like 7.2", optarg);
-			break;
 		case 'S':
 			ropts.paused = true;
-			break;
-		case 'E':
-			flags |= QK_SPEC_LOAD_NO_ENV;
 			break;
 		case 'c':
 			ropts.console_chardev = optarg;
@@ -81,28 +68,27 @@ static int run(int argc, char **argv)
 	if (argc - optind != 1)
 		return cli_usage_error("cmdline", "expected one spec file");
 	const char *path = argv[optind];
+	ropts.qemu_version = a.qemu_version;
 
 	qk_error *err = NULL;
 	qk_spec *spec = NULL;
 	char **args = NULL;
-	if (qk_spec_load_file(&spec, path, QK_SPEC_AUTO, flags, &err) < 0)
-		return cli_report("cmdline", err);
-	if ((arch && qk_spec_set_string(spec, "arch", arch, &err) < 0) ||
-	    qk_spec_render(spec, &ropts, &args, &err) < 0) {
-		qk_spec_free(spec);
-		qk_error_prepend(&err, "%s: ", path);
-		return cli_report("cmdline", err);
-	}
+	int status = cli_spec_load(&a, "cmdline", path, &spec);
+	if (status != EXIT_OK)
+		return status;
+	int r = qk_spec_render(spec, &ropts, &args, &err);
 	qk_spec_free(spec);
+	if (r < 0)
+		return cli_spec_report("cmdline", path, err);
 
-	if (json) {
-		json_t *a = json_array();
+	if (a.json) {
+		json_t *list = json_array();
 		for (char **p = args; *p; p++)
-			json_array_append_new(a, json_string(*p));
-		char *s = json_dumps(a, JSON_COMPACT);
+			json_array_append_new(list, json_string(*p));
+		char *s = json_dumps(list, JSON_COMPACT);
 		puts(s ? s : "[]");
 		free(s);
-		json_decref(a);
+		json_decref(list);
 	} else {
 		cli_print_command_line(stdout, args);
 	}

@@ -22,13 +22,56 @@
 	"  -q, --qemu-version V  for the target QEMU V, like 7.2 (default 7.2)\n"    \
 	"  -E, --no-env      ignore the QKIT_* and VMTEST_* overrides\n"
 
+/*
+ * The spec options and loading, shared with qkit cmdline (declared in
+ * cli.h): both commands take a spec file the same way.
+ */
+int cli_spec_option(struct cli_spec_args *a, const char *cmd, int c, const char *arg)
+{
+	switch (c) {
+	case 'a':
+		a->arch = arg;
+		return 1;
+	case 'j':
+		a->json = true;
+		return 1;
+	case 'E':
+		a->load_flags |= QK_SPEC_LOAD_NO_ENV;
+		return 1;
+	case 'q':
+		if (qk_qemu_version_parse(arg, &a->qemu_version, NULL) < 0) {
+			cli_usage_error(cmd, "--qemu-version: '%s' is not like 7.2", arg);
+			return -1;
+		}
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int cli_spec_load(const struct cli_spec_args *a, const char *cmd, const char *path, qk_spec **out)
+{
+	qk_error *err = NULL;
+	if (qk_spec_load_file(out, path, QK_SPEC_AUTO, a->load_flags, &err) < 0)
+		return cli_report(cmd, err);
+	if (a->arch && qk_spec_set_string(*out, "arch", a->arch, &err) < 0) {
+		qk_spec_free(*out);
+		*out = NULL;
+		return cli_spec_report(cmd, path, err);
+	}
+	return EXIT_OK;
+}
+
+int cli_spec_report(const char *cmd, const char *path, qk_error *err)
+{
+	qk_error_prepend(&err, "%s: ", path);
+	return cli_report(cmd, err);
+}
+
 static int run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "arch", required_argument, NULL, 'a' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "no-env", no_argument, NULL, 'E' },
-		{ "qemu-version", required_argument, NULL, 'q' },
+		CLI_SPEC_LONGOPTS,
 		{ 0 },
 	};
 	if (argc < 2)
@@ -39,46 +82,31 @@ static int run(int argc, char **argv)
 		return cli_usage_error("spec", "'%s' is not validate or show", verb);
 	argc--;
 	argv++;
-	const char *arch = NULL;
-	bool json = false;
-	unsigned flags = 0, qemu_version = 0;
+	struct cli_spec_args a = { 0 };
 	int c;
-	while ((c = getopt_long(argc, argv, "a:jEq:", opts, NULL)) != -1) {
-		switch (c) {
-		case 'a':
-			arch = optarg;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'E':
-			flags |= QK_SPEC_LOAD_NO_ENV;
-			break;
-		case 'q':
-			if (qk_qemu_version_parse(optarg, &qemu_version, NULL) < 0)
-				return cli_usage_error("spec", "--qemu-version: '%s' is not like 7.2", optarg);
-			break;
-		default:
+	while ((c = getopt_long(argc, argv, CLI_SPEC_SHORTOPTS, opts, NULL)) != -1) {
+		int handled = cli_spec_option(&a, "spec", c, optarg);
+		if (handled < 0)
+			return EXIT_USAGE;
+		if (!handled)
 			return cli_usage_error("spec", "unknown option");
-		}
 	}
 	if (argc - optind != 1)
 		return cli_usage_error("spec", "expected one spec file");
-	if (show && !json)
+	if (show && !a.json)
 		return cli_usage_error("spec", "show needs --json (the only output format)");
 	const char *path = argv[optind];
 
 	qk_error *err = NULL;
 	qk_spec *spec = NULL;
-	if (qk_spec_load_file(&spec, path, QK_SPEC_AUTO, flags, &err) < 0)
-		return cli_report("spec", err);
+	int status = cli_spec_load(&a, "spec", path, &spec);
+	if (status != EXIT_OK)
+		return status;
 	json_t *normal = NULL;
-	if ((arch && qk_spec_set_string(spec, "arch", arch, &err) < 0) ||
-	    (!show && qk_spec_validate_for(spec, qemu_version, &err) < 0) ||
-	    (show && qk_spec_to_json_for(spec, qemu_version, &normal, &err) < 0)) {
+	if ((!show && qk_spec_validate_for(spec, a.qemu_version, &err) < 0) ||
+	    (show && qk_spec_to_json_for(spec, a.qemu_version, &normal, &err) < 0)) {
 		qk_spec_free(spec);
-		qk_error_prepend(&err, "%s: ", path);
-		return cli_report("spec", err);
+		return cli_spec_report("spec", path, err);
 	}
 	qk_spec_free(spec);
 	if (show) {
