@@ -196,16 +196,31 @@ const struct field vhost_user_fields[] = {
 	{ .name = "type", .type = FT_ENUM, .choices = vhost_types, .def = "blk" },
 	{ .name = "path", .type = FT_STR, .path = PATH_HOST, .required = true, .doc = "the vhost-user backend's socket" },
 	{ .name = "num-queues", .type = FT_INT, .prop = "num-queues", .min = 1, .max = 1024 },
-	{ .name = "queue-size", .type = FT_INT, .prop = "queue-size", .min = 1, .max = 1024 },
+	{ .name = "queue-size", .type = FT_INT, .prop = "queue-size", .min = 2, .max = 1024, .doc = "a power of 2" },
 	{ .name = "bootindex", .type = FT_INT, .prop = "bootindex", .min = 0, .max = 1 << 16 },
+	/* blk only; its size and block sizes are the backend's, QEMU has no property for them. */
+	{ .name = "config-wce", .type = FT_BOOL, .prop = "config-wce", .doc = "blk: the guest may toggle the write cache" },
+	{ .name = "discard", .type = FT_BOOL, .prop = "discard", .doc = "blk: offer discard to the guest" },
+	{ .name = "write-zeroes", .type = FT_BOOL, .prop = "write-zeroes", .doc = "blk: offer write-zeroes" },
 	COMMON_PCI_FIELDS,
 	FIELDS_END,
 };
+
+void check_queue_size(struct vctx *v, const json_t *dev, const char *where)
+{
+	json_t *qs = json_object_get(dev, "queue-size");
+	long long n = json_integer_value(qs);
+	if (qs && (n & (n - 1)))
+		vproblem(v, where, "queue-size %lld is not a power of 2", n);
+}
 
 void vhost_user_check(struct vctx *v, json_t *dev, const char *where)
 {
 	if (v->family == MF_S390)
 		vproblem(v, where, "vhost-user %s has no ccw variant (s390x)", dev_str(dev, "type"));
+	only_for(v, dev, where, (const char *const[]){ "config-wce", "discard", "write-zeroes", NULL },
+		 dev_is(dev, "type", "blk"), "type blk");
+	check_queue_size(v, dev, where);
 	pci_fields_check(v, dev, where);
 }
 
@@ -217,9 +232,15 @@ int vhost_user_build(struct rctx *r, json_t *dev, json_t **front, qk_error **err
 	json_decref(c);
 	if (ret < 0)
 		return ret;
-	if (dev_is(dev, "type", "scsi"))
+	if (dev_is(dev, "type", "scsi")) {
 		json_object_set_new(*front, "driver", json_string(r->v->transport == TRANSPORT_PCI ? "vhost-user-scsi-pci"
 													  : "vhost-user-scsi"));
+		/* vhost-user-scsi spells them as virtio-scsi does. */
+		copy_member(*front, "num_queues", *front, "num-queues");
+		copy_member(*front, "virtqueue_size", *front, "queue-size");
+		json_object_del(*front, "num-queues");
+		json_object_del(*front, "queue-size");
+	}
 	json_object_set_new(*front, "chardev", json_string(cid));
 	return 0;
 }

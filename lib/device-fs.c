@@ -22,7 +22,8 @@ const struct field fs_fields[] = {
 	{ .name = "multidevs", .type = FT_ENUM, .choices = multidevs, .doc = "9p: several host devices under path" },
 	{ .name = "readonly", .type = FT_BOOL },
 	{ .name = "socket", .type = FT_STR, .path = PATH_HOST, .doc = "virtiofs: virtiofsd's socket; 9p proxy: the helper's" },
-	{ .name = "queue-size", .type = FT_INT, .prop = "queue-size", .min = 1, .max = 1024, .doc = "virtiofs" },
+	{ .name = "queue-size", .type = FT_INT, .prop = "queue-size", .min = 2, .max = 1024, .doc = "virtiofs: a power of 2" },
+	{ .name = "num-request-queues", .type = FT_INT, .prop = "num-request-queues", .min = 1, .max = 1024, .doc = "virtiofs" },
 	COMMON_PCI_FIELDS,
 	FIELDS_END,
 };
@@ -37,10 +38,11 @@ void fs_check(struct vctx *v, json_t *dev, const char *where)
 			vproblem(v, where, "type virtiofs needs socket (virtiofsd's)");
 		if (tag && strlen(tag) > 36)
 			vproblem(v, where, "tag \"%s\" is longer than 36 bytes", tag);
+		check_queue_size(v, dev, where);
 		pci_fields_check(v, dev, where);
 		return;
 	}
-	only_for(v, dev, where, (const char *const[]){ "queue-size", NULL }, false, "type virtiofs");
+	only_for(v, dev, where, (const char *const[]){ "queue-size", "num-request-queues", NULL }, false, "type virtiofs");
 	if (!json_object_get(dev, "driver"))
 		json_object_set_new(dev, "driver", json_string("local"));
 	const char *driver = dev_str(dev, "driver");

@@ -54,6 +54,8 @@ int monitor_build(struct rctx *r, json_t *dev, json_t **front, qk_error **err);
 void tpm_check(struct vctx *v, json_t *dev, const char *where);
 int tpm_build(struct rctx *r, json_t *dev, json_t **front, qk_error **err);
 void vhost_user_check(struct vctx *v, json_t *dev, const char *where);
+/* A virtqueue size must be a power of 2. */
+void check_queue_size(struct vctx *v, const json_t *dev, const char *where);
 int vhost_user_build(struct rctx *r, json_t *dev, json_t **front, qk_error **err);
 
 #endif
