@@ -72,21 +72,53 @@ static int fast_boot(const char *path)
 	return EXIT_OK;
 }
 
+static int gc(const char *keep_text)
+{
+	unsigned long keep = QK_KERNEL_CACHE_KEEP;
+	if (keep_text) {
+		char *end;
+		errno = 0;
+		keep = strtoul(keep_text, &end, 10);
+		if (errno || end == keep_text || *end || keep_text[0] == '-' || keep > 1000000)
+			return cli_usage_error(NAME, "--keep: '%s' is not a number of kernels", keep_text);
+	}
+	qk_error *err = NULL;
+	unsigned removed = 0;
+	if (qk_kernel_cache_gc(NULL, (unsigned)keep, &removed, &err) < 0)
+		return cli_report(NAME, err);
+	printf("removed %u file(s); kept the %lu most recently used kernel(s)\n", removed, keep);
+	return EXIT_OK;
+}
+
 static int run(int argc, char **argv)
 {
+	enum { OPT_KEEP = 256 };
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
+		{ "keep", required_argument, NULL, OPT_KEEP },
 		{ 0 },
 	};
-	const char *out = NULL;
+	const char *out = NULL, *keep = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
-		if (c != 'o')
+		if (c == 'o')
+			out = optarg;
+		else if (c == OPT_KEEP)
+			keep = optarg;
+		else
 			return EXIT_USAGE;
-		out = optarg;
 	}
+	if (optind < argc && strcmp(argv[optind], "gc") == 0) {
+		if (argc - optind != 1)
+			return cli_usage_error(NAME, "gc takes no kernel file");
+		if (out)
+			return cli_usage_error(NAME, "-o only applies to extract");
+		return gc(keep);
+	}
+	if (keep)
+		return cli_usage_error(NAME, "--keep only applies to gc");
 	if (argc - optind != 2)
-		return cli_usage_error(NAME, "expected an action (inspect, extract, fast-boot) and a kernel file");
+		return cli_usage_error(NAME, "expected an action (inspect, extract, fast-boot) and a kernel file, or gc");
 	const char *action = argv[optind], *path = argv[optind + 1];
 	if (strcmp(action, "extract") == 0) {
 		if (!out)
@@ -99,15 +131,16 @@ static int run(int argc, char **argv)
 		return inspect(path);
 	if (strcmp(action, "fast-boot") == 0)
 		return fast_boot(path);
-	return cli_usage_error(NAME, "'%s' is not inspect, extract or fast-boot", action);
+	return cli_usage_error(NAME, "'%s' is not inspect, extract, fast-boot or gc", action);
 }
 
 const struct command cmd_kernel = {
 	.name = NAME,
-	.summary = "inspect a bzImage, extract its vmlinux, find the fast-boot kernel",
+	.summary = "inspect a bzImage, extract its vmlinux, find the fast-boot kernel, prune the cache",
 	.usage = "Usage: qkit kernel inspect KERNEL\n"
 		 "       qkit kernel extract KERNEL -o OUT\n"
 		 "       qkit kernel fast-boot KERNEL\n"
+		 "       qkit kernel gc [--keep N]\n"
 		 "\n"
 		 "inspect    print the x86 setup header fields, the payload's compression and\n"
 		 "           the PVH entry point of the vmlinux inside (or none)\n"
@@ -115,6 +148,8 @@ const struct command cmd_kernel = {
 		 "fast-boot  print the file to pass to -kernel: the cached PVH vmlinux\n"
 		 "           (extracted on first use into $XDG_CACHE_HOME/qkit/kernel), or\n"
 		 "           KERNEL itself when it has no PVH entry point (-v says why)\n"
+		 "gc         keep the N (default 4) most recently used kernels in the cache\n"
+		 "           and remove the rest; fast-boot does this after each new kernel\n"
 		 "\n"
 		 "See qkit-kernel(1).\n",
 	.run = run,

@@ -4,13 +4,16 @@
  * setup header is the kernel's Documentation/arch/x86/boot.rst; the PVH
  * note is Xen's public elfnote.h (XEN_ELFNOTE_PHYS32_ENTRY = 18).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <qkit/kernel.h>
@@ -290,6 +293,13 @@ static int use_input(qk_kernel_fast_boot_result *res, const char *path, bool pvh
 	return 0;
 }
 
+/* The meta file's mtime says when the entry was last used, for the garbage collector. */
+static void mark_used(const char *meta_path)
+{
+	if (utimensat(AT_FDCWD, meta_path, NULL, 0) < 0)
+		log_debug("fast boot: cannot mark %s used: %s", meta_path, strerror(errno));
+}
+
 /* Is the entry at vmlinux_path what meta says, byte for byte? */
 static bool entry_intact(const char *vmlinux_path, const struct meta *m)
 {
@@ -359,6 +369,126 @@ static int build_entry(const uint8_t *data, size_t len, const char *path, const 
 	return res->path ? 0 : -ENOMEM;
 }
 
+/* What an interrupted write leaves (a vmlinux without meta, a temporary file) goes after this. */
+#define ORPHAN_AGE_S 3600
+
+struct cache_entry {
+	char hash[CACHE_HASH_HEX_SIZE];
+	struct timespec used; /* the meta file's mtime: set when written or used */
+};
+
+/* HASH + suffix, HASH being 64 lowercase hex digits; the hash goes to hash if not NULL. */
+static bool entry_file(const char *name, const char *suffix, char hash[CACHE_HASH_HEX_SIZE])
+{
+	size_t h = 2 * CACHE_HASH_SIZE;
+	if (strspn(name, "0123456789abcdef") != h || strncmp(name + h, suffix, strlen(suffix)) != 0)
+		return false;
+	if (hash)
+		snprintf(hash, CACHE_HASH_HEX_SIZE, "%.*s", (int)h, name);
+	return true;
+}
+
+static int most_recent_first(const void *a, const void *b)
+{
+	const struct cache_entry *x = a, *y = b;
+	if (x->used.tv_sec != y->used.tv_sec)
+		return x->used.tv_sec > y->used.tv_sec ? -1 : 1;
+	if (x->used.tv_nsec != y->used.tv_nsec)
+		return x->used.tv_nsec > y->used.tv_nsec ? -1 : 1;
+	return strcmp(x->hash, y->hash);
+}
+
+static int remove_file(int dfd, const char *dir, const char *name, unsigned *removed, qk_error **err)
+{
+	if (unlinkat(dfd, name, 0) == 0) {
+		(*removed)++;
+		return 0;
+	}
+	if (errno == ENOENT) /* another qkit removed it first */
+		return 0;
+	return qk_error_set(err, QK_ERR_SYSTEM, errno, "kernel cache: cannot remove %s/%s: %s", dir, name,
+			    strerror(errno));
+}
+
+DEFINE_CLEANUP_FUNC(DIR, closedir)
+
+static int gc(const char *dir, unsigned keep, unsigned *removed, qk_error **err)
+{
+	_cleanup_(closedirp) DIR *d = opendir(dir);
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		return qk_error_set(err, QK_ERR_SYSTEM, errno, "kernel cache %s: %s", dir, strerror(errno));
+	}
+	int dfd = dirfd(d);
+	_cleanup_free_ struct cache_entry *v = NULL;
+	size_t n = 0, cap = 0;
+	time_t now = time(NULL);
+	int r = 0;
+	for (struct dirent *de; r == 0 && (de = readdir(d));) {
+		struct cache_entry e;
+		struct stat st;
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		bool old = now - st.st_mtime > ORPHAN_AGE_S;
+		if (entry_file(de->d_name, ".meta", e.hash) && de->d_name[strlen(e.hash) + 5] == '\0') {
+			if (n == cap) {
+				cap = cap ? 2 * cap : 16;
+				struct cache_entry *nv = realloc(v, cap * sizeof(*v));
+				if (!nv)
+					return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+				v = nv;
+			}
+			e.used = st.st_mtim;
+			v[n++] = e;
+		} else if (entry_file(de->d_name, ".vmlinux", e.hash) &&
+			   de->d_name[strlen(e.hash) + 8] == '\0') {
+			char meta[CACHE_HASH_HEX_SIZE + 8];
+			snprintf(meta, sizeof(meta), "%s.meta", e.hash);
+			if (old && faccessat(dfd, meta, F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+				r = remove_file(dfd, dir, de->d_name, removed, err);
+		} else if (old && (entry_file(de->d_name, ".meta.tmp.", NULL) ||
+				   entry_file(de->d_name, ".vmlinux.tmp.", NULL))) {
+			r = remove_file(dfd, dir, de->d_name, removed, err);
+		}
+	}
+	if (r < 0)
+		return r;
+
+	qsort(v, n, sizeof(*v), most_recent_first);
+	/* The meta file first: without it the entry is incomplete, and nobody will use it. */
+	for (size_t i = keep; r == 0 && i < n; i++) {
+		char name[CACHE_HASH_HEX_SIZE + 8];
+		snprintf(name, sizeof(name), "%s.meta", v[i].hash);
+		r = remove_file(dfd, dir, name, removed, err);
+		snprintf(name, sizeof(name), "%s.vmlinux", v[i].hash);
+		if (r == 0)
+			r = remove_file(dfd, dir, name, removed, err);
+	}
+	return r;
+}
+
+int qk_kernel_cache_gc(const char *cache_dir_path, unsigned keep, unsigned *removed, qk_error **err)
+{
+	unsigned count = 0;
+	_cleanup_free_ char *dir = NULL;
+	int r = 0;
+	if (cache_dir_path)
+		dir = strdup(cache_dir_path);
+	else
+		r = cache_dir("kernel", &dir, err);
+	if (r == 0 && !dir)
+		r = qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+	if (r == 0)
+		r = gc(dir, keep, &count, err);
+	if (removed)
+		*removed = count;
+	if (count)
+		log_debug("kernel cache %s: removed %u file(s), keeping the %u most recently used kernels",
+			  dir, count, keep);
+	return r;
+}
+
 static int fast_boot(const char *path, const qk_kernel_fast_boot_opts *opts,
 		     qk_kernel_fast_boot_result *res, qk_error **err)
 {
@@ -406,11 +536,13 @@ static int fast_boot(const char *path, const qk_kernel_fast_boot_opts *opts,
 	struct meta m;
 	if (read_meta(meta_path, &m)) {
 		if (!m.pvh) {
+			mark_used(meta_path);
 			res->cache_hit = true;
 			return use_input(res, path, false, "%s", m.reason[0] ? m.reason : "no PVH entry point");
 		}
 		if (entry_intact(vmlinux_path, &m)) {
 			log_debug("fast boot: using the cached vmlinux %s for %s", vmlinux_path, path);
+			mark_used(meta_path);
 			res->cache_hit = true;
 			res->pvh = true;
 			res->path = strdup(vmlinux_path);
@@ -419,7 +551,14 @@ static int fast_boot(const char *path, const qk_kernel_fast_boot_opts *opts,
 		log_warning("fast boot: cache entry %s does not match its recorded size and SHA-256; rebuilding",
 			    vmlinux_path);
 	}
-	return build_entry(data, len, path, vmlinux_path, meta_path, res);
+	r = build_entry(data, len, path, vmlinux_path, meta_path, res);
+	/* The entry just built is the most recently used: it stays. */
+	unsigned keep = opts->version >= 2 && opts->cache_keep ? opts->cache_keep : QK_KERNEL_CACHE_KEEP;
+	if (r == 0 && gc(dir, keep, &(unsigned){ 0 }, &e) < 0) {
+		log_warning("fast boot: %s", qk_error_message(e));
+		qk_error_free(e);
+	}
+	return r;
 }
 
 int qk_kernel_fast_boot(const char *path, const qk_kernel_fast_boot_opts *opts,

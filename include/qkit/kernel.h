@@ -72,10 +72,18 @@ int qk_kernel_pvh_entry(const void *data, size_t len, uint64_t *entry, qk_error 
 typedef struct qk_kernel_fast_boot_opts {
 	unsigned version;       /* QK_KERNEL_FAST_BOOT_OPTS_VERSION */
 	const char *cache_dir;  /* NULL: $XDG_CACHE_HOME/qkit/kernel */
+	/*
+	 * (version 2) After a new entry is cached, keep only this many of the
+	 * most recently used ones (0: QK_KERNEL_CACHE_KEEP).
+	 */
+	unsigned cache_keep;
 } qk_kernel_fast_boot_opts;
 
-#define QK_KERNEL_FAST_BOOT_OPTS_VERSION 1
-#define QK_KERNEL_FAST_BOOT_OPTS_INIT { QK_KERNEL_FAST_BOOT_OPTS_VERSION, NULL }
+#define QK_KERNEL_FAST_BOOT_OPTS_VERSION 2
+#define QK_KERNEL_FAST_BOOT_OPTS_INIT { QK_KERNEL_FAST_BOOT_OPTS_VERSION, NULL, 0 }
+
+/* How many kernels the fast-boot cache keeps by default (a vmlinux is ~60 MiB). */
+#define QK_KERNEL_CACHE_KEEP 4
 
 typedef struct qk_kernel_fast_boot_result {
 	char *path;      /* what to pass to -kernel */
@@ -100,6 +108,18 @@ int qk_kernel_fast_boot(const char *path, const qk_kernel_fast_boot_opts *opts,
 			qk_kernel_fast_boot_result *res, qk_error **err);
 
 void qk_kernel_fast_boot_result_clear(qk_kernel_fast_boot_result *res);
+
+/*
+ * Garbage-collect the fast-boot cache in cache_dir (NULL:
+ * $XDG_CACHE_HOME/qkit/kernel): keep the keep most recently used entries
+ * (0 keeps none) and remove the others, and remove what an interrupted
+ * write left behind (a vmlinux without its meta file, temporary files)
+ * once it is an hour old. Using an entry marks it used. qk_kernel_fast_boot()
+ * runs this itself after caching a new kernel. *removed (if not NULL) gets
+ * the number of files removed. A cache directory that does not exist is
+ * empty, not an error.
+ */
+int qk_kernel_cache_gc(const char *cache_dir, unsigned keep, unsigned *removed, qk_error **err);
 
 /* The short form: *out_path is malloc'ed, the vmlinux or path itself. */
 int qk_kernel_fast_boot_path(const char *path, char **out_path, qk_error **err);

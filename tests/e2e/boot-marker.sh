@@ -1,9 +1,12 @@
 #!/bin/sh
-# Boot the Debian kernel with the busybox initramfs under TCG; the guest's
-# /init prints a marker and powers off. Pass: the marker is on the serial
-# console and QEMU exits 0. A watchdog kills QEMU if the guest hangs.
+# Boot KERNEL (default: the prepared Debian bzImage) with the busybox
+# initramfs under TCG; the guest's /init prints a marker and powers off.
+# Pass: the marker is on the serial console and QEMU exits 0. A watchdog
+# kills QEMU if the guest hangs. boot-fast.sh boots its PVH vmlinux here.
+# Usage: boot-marker.sh [KERNEL]
 set -u
 guest=$("$(dirname "$0")/../guest/prepare") || { echo "FAIL: guest assets missing; run tests/guest/prepare"; exit 1; }
+kernel=${1:-$guest/vmlinuz}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
@@ -11,7 +14,7 @@ timeout --signal=KILL 90 qemu-system-x86_64 \
 	-machine q35,accel=tcg -cpu max -m 256 \
 	-nodefaults -no-user-config -display none -no-reboot \
 	-serial "file:$log" \
-	-kernel "$guest/vmlinuz" -initrd "$guest/initramfs.cpio.gz" \
+	-kernel "$kernel" -initrd "$guest/initramfs.cpio.gz" \
 	-append 'console=ttyS0 panic=-1 quiet'
 status=$?
 cat "$log"

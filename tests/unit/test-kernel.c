@@ -6,6 +6,7 @@
  * header; the extracted vmlinux must be the original byte for byte.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -436,6 +438,100 @@ static void no_pvh_note_boots_the_bzimage(void **state)
 	free(path);
 }
 
+static bool exists_in(const char *dir, const char *hash, const char *suffix)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s%s", dir, hash, suffix);
+	return access(p, F_OK) == 0;
+}
+
+static void set_age(const char *path, time_t seconds)
+{
+	struct timespec t[2] = { { time(NULL) - seconds, 0 }, { time(NULL) - seconds, 0 } };
+	assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
+}
+
+/* The cache keeps the most recently used kernels, and what crashes leave goes. */
+static void cache_keeps_the_most_recently_used(void **state)
+{
+	char *a = write_bzimage("bzImage-gc-a", &formats[0], true, NULL);
+	size_t len;
+	uint8_t *bz = slurp(a, &len);
+	char b[256], c[256], hash[3][CACHE_HASH_HEX_SIZE];
+	snprintf(b, sizeof(b), "%s/bzImage-gc-b", tmpdir);
+	snprintf(c, sizeof(c), "%s/bzImage-gc-c", tmpdir);
+	/* Another kernel_version string: another bzImage, another entry. */
+	bz[0x300] = 'B';
+	spit(b, bz, len);
+	bz[0x300] = 'C';
+	spit(c, bz, len);
+	const char *kernels[3] = { a, b, c };
+	for (int i = 0; i < 3; i++) {
+		uint8_t h[CACHE_HASH_SIZE];
+		uint8_t *d = slurp(kernels[i], &len);
+		cache_hash_buffer(d, len, h);
+		cache_hash_hex(h, hash[i]);
+		free(d);
+	}
+
+	char cache[256];
+	snprintf(cache, sizeof(cache), "%s/cache-gc", tmpdir);
+	assert_int_equal(mkdir(cache, 0700), 0);
+	qk_kernel_fast_boot_opts opts = QK_KERNEL_FAST_BOOT_OPTS_INIT;
+	opts.cache_dir = cache;
+	opts.cache_keep = 2;
+	qk_kernel_fast_boot_result res;
+	/* a, b, a again (a cache hit marks it used), then c: b is the least recently used. */
+	const int order[] = { 0, 1, 0, 2 };
+	for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
+		usleep(20 * 1000);
+		assert_int_equal(qk_kernel_fast_boot(kernels[order[i]], &opts, &res, NULL), 0);
+		assert_true(res.pvh);
+		assert_int_equal(res.cache_hit, i == 2);
+		qk_kernel_fast_boot_result_clear(&res);
+	}
+	assert_true(exists_in(cache, hash[0], ".meta") && exists_in(cache, hash[0], ".vmlinux"));
+	assert_false(exists_in(cache, hash[1], ".meta") || exists_in(cache, hash[1], ".vmlinux"));
+	assert_true(exists_in(cache, hash[2], ".meta") && exists_in(cache, hash[2], ".vmlinux"));
+
+	/* Leftovers of an interrupted write go once they are an hour old; other files stay. */
+	const char *left[] = { ".vmlinux", ".vmlinux.tmp.AbC123", ".meta.tmp.x1y2z3" };
+	char p[512];
+	for (size_t i = 0; i < ARRAY_SIZE(left); i++) {
+		snprintf(p, sizeof(p), "%s/%s%s", cache, hash[1], left[i]);
+		spit(p, "x", 1);
+		set_age(p, 2 * 3600);
+	}
+	snprintf(p, sizeof(p), "%s/%s.vmlinux.tmp.young1", cache, hash[1]);
+	spit(p, "x", 1);
+	snprintf(p, sizeof(p), "%s/notes.txt", cache);
+	spit(p, "mine", 4);
+	set_age(p, 2 * 3600);
+	unsigned removed = 99;
+	qk_error *err = NULL;
+	assert_int_equal(qk_kernel_cache_gc(cache, 2, &removed, &err), 0);
+	assert_int_equal(removed, 3);
+	assert_true(exists_in(cache, hash[1], ".vmlinux.tmp.young1"));
+	assert_true(access(p, F_OK) == 0);
+	assert_true(exists_in(cache, hash[0], ".vmlinux") && exists_in(cache, hash[2], ".vmlinux"));
+
+	/* keep 1: only c, the most recent, stays; keep 0 empties the cache of entries. */
+	assert_int_equal(qk_kernel_cache_gc(cache, 1, &removed, &err), 0);
+	assert_int_equal(removed, 2);
+	assert_false(exists_in(cache, hash[0], ".meta"));
+	assert_true(exists_in(cache, hash[2], ".vmlinux"));
+	assert_int_equal(qk_kernel_cache_gc(cache, 0, &removed, &err), 0);
+	assert_int_equal(removed, 2);
+	assert_false(exists_in(cache, hash[2], ".meta") || exists_in(cache, hash[2], ".vmlinux"));
+
+	/* A cache that was never made is empty, not an error. */
+	snprintf(p, sizeof(p), "%s/no-such-cache", tmpdir);
+	assert_int_equal(qk_kernel_cache_gc(p, 0, &removed, &err), 0);
+	assert_int_equal(removed, 0);
+	free(bz);
+	free(a);
+}
+
 static void detect_by_magic(void **state)
 {
 	assert_int_equal(decompress_detect("\x1f\x8b\x08\0", 4), QK_KCOMP_GZIP);
@@ -473,6 +569,7 @@ int main(void)
 		cmocka_unit_test(corrupt_payload_is_reported),
 		cmocka_unit_test(fast_boot_caches_verifies_and_rebuilds),
 		cmocka_unit_test(no_pvh_note_boots_the_bzimage),
+		cmocka_unit_test(cache_keeps_the_most_recently_used),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
