@@ -2,7 +2,8 @@
 # First the qkit initramfs command line: modes, owners, device nodes as GNU
 # cpio lists them, and the usage errors. Then an initramfs built by `qkit initramfs` boots the Debian kernel (through
 # the fast-boot vmlinux) under TCG: the generated init loads virtio_pci,
-# 9pnet_virtio, 9p and their dependencies from the real modules tree, mounts
+# 9pnet_virtio, 9p and their dependencies from the real modules tree (the
+# same set read from modules.dep and from the modules' .modinfo), mounts
 # a read-write share, a read-only share and a share named on the kernel
 # command line, runs the payload there and reports its exit status with
 # the QKIT-EXIT line; then a failing mount is reported as QKIT-INIT-ERROR.
@@ -56,6 +57,26 @@ echo "late share" > "$tmp/late/late.txt"
 	-- sh -c 'cat in.txt; echo "written by $WHO" > out.txt
 		  if echo x > /mnt/ro/refused.txt; then echo RO-WRITE-SUCCEEDED; fi
 		  cat /mnt/late/late.txt; exit 7' || { echo "FAIL: qkit initramfs"; exit 1; }
+
+# The prepared tree has depmod's modules.dep; a tree nobody ran depmod on
+# (links to the same modules) goes through each module's .modinfo: the same
+# modules go into the initramfs either way.
+mkdir "$tmp/nodep"
+cp -rs "$guest/modules/kernel" "$tmp/nodep/kernel"
+cp "$guest/modules/modules.order" "$guest/modules/modules.builtin" "$tmp/nodep/"
+[ -f "$guest/modules/modules.dep" ] && ok "the prepared tree has a modules.dep" || fail "prepare ran no depmod"
+for tree in "$guest/modules:modules.dep" "$tmp/nodep:modinfo"; do
+	source=${tree##*:} tree=${tree%:*}
+	"$qkit" -v initramfs -o "$tmp/mods.img" --compress none --modules "$tree" \
+		--module virtio_pci --module 9pnet_virtio --module 9p -- true 2>"$tmp/mods.err" ||
+		fail "qkit initramfs --modules $tree: $(cat "$tmp/mods.err")"
+	grep -q "(dependencies from $source)" "$tmp/mods.err" && ok "$tree: dependencies from $source" ||
+		fail "$tree: not read from $source: $(cat "$tmp/mods.err")"
+	cpio -it --quiet < "$tmp/mods.img" | grep '\.ko' | LC_ALL=C sort > "$tmp/mods.$(basename "$tree")"
+done
+[ -s "$tmp/mods.modules" ] && cmp -s "$tmp/mods.modules" "$tmp/mods.nodep" &&
+	ok "modules.dep and .modinfo give the same $(wc -l < "$tmp/mods.modules") modules" ||
+	fail "modules differ: $(diff "$tmp/mods.modules" "$tmp/mods.nodep")"
 
 boot() { # LOG APPEND
 	timeout --signal=KILL 120 qemu-system-x86_64 \
