@@ -5,6 +5,8 @@
 # what spec show prints is a spec that renders the same.
 set -u
 qkit=$1
+# Absolute, since some checks run from another directory.
+case $qkit in /*) ;; *) qkit=$(pwd)/$qkit ;; esac
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
