@@ -48,10 +48,11 @@ const struct command cmd_doctor = {
 	.summary = "check this host for what qkit needs, and say how to fix what is missing",
 	.usage = "Usage: qkit doctor [--no-kvm-probe]\n"
 		 "\n"
-		 "Check the QEMU binaries and their versions, qemu-img, firmware descriptors,\n"
-		 "a static busybox, a bootable kernel and its modules, /dev/kvm, and whether\n"
-		 "a guest really runs under KVM (it boots the kernel under KVM for up to 10 s;\n"
-		 "--no-kvm-probe skips that). Prints one line per check, and for each problem\n"
-		 "the command that fixes it. Exits 1 if anything qkit exec needs is broken.\n",
+		 "Check the QEMU binaries and their versions (7.2 or newer), qemu-img, firmware\n"
+		 "descriptors, a static busybox, a bootable kernel and the modules qkit exec\n"
+		 "loads from its tree, /dev/kvm, and whether a guest really runs under KVM\n"
+		 "(it boots the kernel under KVM for up to 10 s; --no-kvm-probe skips that).\n"
+		 "Prints one line per check, and for each problem the command that fixes it.\n"
+		 "Exits 1 if anything qkit exec needs is broken.\n",
 	.run = run,
 };

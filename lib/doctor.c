@@ -24,6 +24,8 @@
 #include <qkit/kernel.h>
 
 #include "buf.h"
+#include "kmod.h"
+#include "spec-internal.h"
 #include "util.h"
 
 struct checks {
@@ -173,6 +175,15 @@ static void check_tool(struct checks *c, const char *name, const char *package, 
 	char version[64] = "";
 	if (v)
 		sscanf(v + 8, "%63s", version);
+	/* qkit run and exec render their command lines for 7.2; older QEMUs reject some of it. */
+	unsigned number = 0;
+	if (*version && qk_qemu_version_parse(version, &number, NULL) == 0 &&
+	    number < QEMU_VERSION_DEFAULT) {
+		add(c, name, required ? DOCTOR_FAIL : DOCTOR_WARN, fix,
+		    "QEMU %s (%s) is older than %u.%u, the version qkit writes command lines for", version,
+		    path, QEMU_VERSION_DEFAULT / 10000, QEMU_VERSION_DEFAULT / 100 % 100);
+		return;
+	}
 	add(c, name, DOCTOR_OK, NULL, "QEMU %s (%s)", *version ? version : line, path);
 }
 
@@ -273,6 +284,41 @@ static void check_firmware(struct checks *c)
 		add(c, "firmware", DOCTOR_OK, NULL, "%zu descriptor(s); UEFI for x86_64: %s", found, uefi);
 }
 
+/*
+ * The modules qkit exec puts in its initramfs (lib/exec.c: the console
+ * port, and 9p for shares) must be in the kernel's tree with their
+ * dependencies, or every qkit exec fails.
+ */
+static void check_modules(struct checks *c, const char *kernel)
+{
+	static const char fix[] = "qkit exec --modules DIR, or install the kernel's package";
+	static const char *const exec_modules[] = { "virtio_pci", "virtio_console", "9pnet_virtio", "9p" };
+	qk_error *err = NULL;
+	_cleanup_free_ char *dir = NULL;
+	struct kmod_db *db = NULL;
+	char **order = NULL;
+	int r = qk_exec_default_modules(kernel, &dir, &err);
+	if (r == 0)
+		r = kmod_db_open(dir, &db, &err);
+	if (r < 0) {
+		add(c, "modules", DOCTOR_FAIL, fix, "%s", qk_error_message(err));
+	} else if ((r = kmod_db_resolve(db, exec_modules, ARRAY_SIZE(exec_modules), &order, &err)) < 0) {
+		add(c, "modules", DOCTOR_FAIL, fix, "%s: not every module qkit exec loads is there: %s", dir,
+		    qk_error_message(err));
+	} else if (strcmp(kmod_db_source(db), "modules.dep") == 0) {
+		add(c, "modules", DOCTOR_OK, NULL,
+		    "%s: qkit exec's modules resolve from modules.dep (%d files with dependencies)", dir, r);
+	} else {
+		add(c, "modules", DOCTOR_OK, NULL,
+		    "%s: qkit exec's modules resolve from each module's .modinfo (%d files with "
+		    "dependencies; no modules.dep, which depmod would write)",
+		    dir, r);
+	}
+	qk_error_free(err);
+	kmod_strv_free(order);
+	kmod_db_free(db);
+}
+
 static void check_kernel(struct checks *c, char **kernel_out)
 {
 	qk_error *err = NULL;
@@ -297,15 +343,7 @@ static void check_kernel(struct checks *c, char **kernel_out)
 		    qk_kernel_compression_name(info.compression));
 	}
 
-	char *modules = NULL;
-	if (qk_exec_default_modules(kernel, &modules, &err) < 0) {
-		add(c, "modules", DOCTOR_FAIL, "qkit exec --modules DIR, or install the kernel's package",
-		    "%s", qk_error_message(err));
-		qk_error_free(err);
-	} else {
-		add(c, "modules", DOCTOR_OK, NULL, "%s", modules);
-		free(modules);
-	}
+	check_modules(c, kernel);
 	*kernel_out = kernel;
 }
 
@@ -330,13 +368,6 @@ static bool check_dev_kvm(struct checks *c)
 	return true;
 }
 
-static double seconds_since(const struct timespec *t0)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 /*
  * Under some nested virtualization /dev/kvm opens but a guest hangs before
  * it prints anything. Only booting one tells. A broken KVM is a warning:
@@ -353,8 +384,7 @@ static void probe_kvm(struct checks *c, const char *kernel, int timeout_ms)
 	o.mem_mb = 128;
 	qk_harness *h = NULL;
 	qk_error *err = NULL;
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int64_t t0 = monotonic_now_ms();
 	if (qk_harness_start(&h, &o, &err) < 0) {
 		add(c, "kvm-guest", DOCTOR_SKIP, NULL, "could not start QEMU: %s", qk_error_message(err));
 		qk_error_free(err);
@@ -362,7 +392,7 @@ static void probe_kvm(struct checks *c, const char *kernel, int timeout_ms)
 	}
 	int r = qk_harness_expect(h, "Linux version", QK_CONSOLE_SUBSTRING, timeout_ms + 5000, NULL,
 				  &err);
-	double took = seconds_since(&t0);
+	double took = (double)(monotonic_now_ms() - t0) / 1000.0;
 	qk_harness_end end = QK_HARNESS_RUNNING;
 	if (r != 1)
 		qk_harness_wait(h, 2000, &end, NULL);
