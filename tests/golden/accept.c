@@ -20,7 +20,6 @@
  *
  * Usage: accept DIR [NAME...]
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -35,6 +34,7 @@
 #include <qkit/qkit.h>
 
 #include "buf.h"
+#include "golden-util.h"
 #include "util.h"
 
 extern char **environ;
@@ -42,19 +42,6 @@ extern char **environ;
 #define PREFIX "/tmp/qkit-golden/"
 /* How the runner writes the cases' directory: a case's relative paths. */
 #define SPECDIR "@SPECDIR@/"
-
-static char *slurp(const char *path)
-{
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
-	if (!f)
-		return NULL;
-	struct buf b = BUF_INIT;
-	char chunk[8192];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		buf_append(&b, chunk, n);
-	return buf_steal(&b);
-}
 
 static bool ends_with(const char *s, size_t len, const char *suffix)
 {
@@ -197,27 +184,10 @@ static char *device_id(const char *v)
 	return p ? strndup(p + 4, strcspn(p + 4, ",")) : NULL;
 }
 
-static qk_qmp *connect_to(const char *sock, pid_t pid)
-{
-	qk_qmp_options o = QK_QMP_OPTIONS_INIT;
-	o.connect_timeout_ms = 5000;
-	for (int tries = 0; tries < 300; tries++) {
-		qk_qmp *qmp = NULL;
-		qk_error *err = NULL;
-		if (qk_qmp_connect_unix(&qmp, sock, &o, &err) == 0)
-			return qmp;
-		qk_error_free(err);
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			return NULL;
-		usleep(100 * 1000);
-	}
-	return NULL;
-}
-
 /* NULL when QEMU took the case, else why not (malloc'd). */
 static char *accept_case(const char *argspath)
 {
-	_cleanup_free_ char *text = slurp(argspath);
+	_cleanup_free_ char *text = golden_slurp(argspath);
 	if (!text)
 		return strdup("cannot read the args file");
 	char tmp[] = "/tmp/qkit-accept-XXXXXX";
@@ -255,12 +225,12 @@ static char *accept_case(const char *argspath)
 	}
 	posix_spawn_file_actions_destroy(&fa);
 
-	qk_qmp *qmp = pid > 0 ? connect_to(sock, pid) : NULL;
+	qk_qmp *qmp = pid > 0 ? golden_qmp_connect(sock, pid) : NULL;
 	if (pid > 0 && !qmp) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		pid = -1;
-		_cleanup_free_ char *msg = slurp(errpath);
+		_cleanup_free_ char *msg = golden_slurp(errpath);
 		struct buf b = BUF_INIT;
 		buf_printf(&b, "QEMU did not come up: %s", msg && *msg ? msg : "(no message)");
 		while (b.len && b.data[b.len - 1] == '\n')
@@ -306,15 +276,8 @@ static char *accept_case(const char *argspath)
 			why = buf_steal(&b);
 		}
 		qk_error_free(err);
-		qk_qmp_execute(qmp, "quit", NULL, NULL, NULL);
-		qk_qmp_free(qmp);
 	}
-	if (pid > 0) {
-		for (int i = 0; i < 100 && waitpid(pid, NULL, WNOHANG) == 0; i++)
-			usleep(50 * 1000);
-		if (kill(pid, SIGKILL) == 0)
-			waitpid(pid, NULL, 0);
-	}
+	golden_qemu_end(qmp, pid);
 	for (size_t i = 0; i < argc; i++)
 		free(argv[i]);
 	free(argv);
@@ -332,11 +295,6 @@ static bool wanted(const char *name, char **names, int n)
 	return false;
 }
 
-static int cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -344,30 +302,19 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *dir = argv[1];
-	DIR *dp = opendir(dir);
-	if (!dp) {
-		fprintf(stderr, "%s: %s\n", dir, strerror(errno));
+	size_t n;
+	char **files = golden_list(dir, ".args", &n);
+	if (!n) {
+		fprintf(stderr, "%s: no .args files\n", dir);
 		return 1;
 	}
-	char **files = NULL;
-	size_t n = 0;
-	struct dirent *e;
-	while ((e = readdir(dp))) {
-		size_t len = strlen(e->d_name);
-		if (len > 5 && strcmp(e->d_name + len - 5, ".args") == 0) {
-			files = realloc(files, (n + 1) * sizeof(*files));
-			files[n++] = strdup(e->d_name);
-		}
-	}
-	closedir(dp);
-	qsort(files, n, sizeof(*files), cmp);
 
 	int ran = 0, failed = 0;
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_free_ char *name = strndup(files[i], strcspn(files[i], "."));
 		char path[4096];
 		snprintf(path, sizeof(path), "%s/%s.yaml", dir, name);
-		_cleanup_free_ char *yaml = slurp(path);
+		_cleanup_free_ char *yaml = golden_slurp(path);
 		if (!wanted(name, argv + 2, argc - 2) || !yaml || strstr(yaml, "# accept: no"))
 			continue;
 		ran++;

@@ -20,6 +20,8 @@
 
 #include <qkit/qkit.h>
 
+#include "golden-util.h"
+
 extern char **environ;
 
 static const char *const hotplugged[] = { "hd1", "nic1", "rng1" };
@@ -99,17 +101,7 @@ int main(void)
 	}
 
 	int fails = 0;
-	qk_qmp *qmp = NULL;
-	for (int tries = 0; tries < 300 && !qmp; tries++) {
-		qk_error *e = NULL;
-		if (qk_qmp_connect_unix(&qmp, sock, NULL, &e) < 0) {
-			qk_error_free(e);
-			qmp = NULL;
-			if (waitpid(pid, NULL, WNOHANG) == pid)
-				break;
-			usleep(100 * 1000);
-		}
-	}
+	qk_qmp *qmp = golden_qmp_connect(sock, pid);
 	if (!qmp) {
 		printf("FAIL: QEMU did not come up\n");
 		fails++;
@@ -173,13 +165,8 @@ int main(void)
 		}
 		json_decref(ret);
 		qk_error_free(err);
-		qk_qmp_execute(qmp, "quit", NULL, NULL, NULL);
-		qk_qmp_free(qmp);
 	}
-	for (int i = 0; i < 100 && waitpid(pid, NULL, WNOHANG) == 0; i++)
-		usleep(100 * 1000);
-	if (kill(pid, SIGKILL) == 0)
-		waitpid(pid, NULL, 0);
+	golden_qemu_end(qmp, pid);
 	unlink(sock);
 	unlink(disk);
 	rmdir(dir);

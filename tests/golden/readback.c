@@ -21,6 +21,8 @@
 
 #include <qkit/qkit.h>
 
+#include "golden-util.h"
+
 extern char **environ;
 
 static const char *const names[] = {
@@ -77,23 +79,6 @@ static qk_spec *build(const char *dir)
 	return spec;
 }
 
-static qk_qmp *connect_retry(const char *sock, pid_t pid)
-{
-	qk_qmp_options o = QK_QMP_OPTIONS_INIT;
-	o.connect_timeout_ms = 2000;
-	for (int tries = 0; tries < 300; tries++) {
-		qk_qmp *qmp = NULL;
-		qk_error *err = NULL;
-		if (qk_qmp_connect_unix(&qmp, sock, &o, &err) == 0)
-			return qmp;
-		qk_error_free(err);
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			return NULL;
-		usleep(100 * 1000);
-	}
-	return NULL;
-}
-
 static void run(const char *dir, qk_syntax syntax, const char *label)
 {
 	qk_spec *spec = build(dir);
@@ -128,7 +113,7 @@ static void run(const char *dir, qk_syntax syntax, const char *label)
 		printf("FAIL %s: cannot start %s: %s\n", label, full[0], strerror(r));
 		exit(1);
 	}
-	qk_qmp *qmp = connect_retry(sock, pid);
+	qk_qmp *qmp = golden_qmp_connect(sock, pid);
 	CHECK(qmp, "%s: QEMU did not come up", label);
 	if (qmp) {
 		json_t *ret = NULL;
@@ -171,14 +156,8 @@ static void run(const char *dir, qk_syntax syntax, const char *label)
 		CHECK(!err, "%s: QMP: %s", label, qk_error_message(err));
 		qk_error_free(err);
 		err = NULL;
-		qk_qmp_execute(qmp, "quit", NULL, NULL, NULL);
-		qk_qmp_free(qmp);
 	}
-	/* QEMU quits on its own; the kill is for when it does not. */
-	for (int i = 0; i < 100 && waitpid(pid, NULL, WNOHANG) == 0; i++)
-		usleep(100 * 1000);
-	if (kill(pid, SIGKILL) == 0)
-		waitpid(pid, NULL, 0);
+	golden_qemu_end(qmp, pid);
 	unlink(sock);
 	free(full);
 	qk_argv_free(argv);

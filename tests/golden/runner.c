@@ -11,7 +11,6 @@
  *
  * Usage: runner DIR [NAME...]
  */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 #include <qkit/qkit.h>
 
 #include "buf.h"
+#include "golden-util.h"
 #include "util.h"
 
 static const char *const all_arches[] = { "x86_64", "i386", "aarch64", "arm", "riscv64", "s390x", NULL };
@@ -29,19 +29,6 @@ struct directives {
 	char arches[512];   /* "# arches: x86_64 aarch64" */
 	qk_render_opts opts; /* "# render: syntax=comma qemu=6.0 paused" */
 };
-
-static char *slurp(const char *path)
-{
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
-	if (!f)
-		return NULL;
-	struct buf b = BUF_INIT;
-	char chunk[8192];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		buf_append(&b, chunk, n);
-	return buf_steal(&b);
-}
 
 static int spit(const char *path, const char *text)
 {
@@ -128,7 +115,7 @@ static bool check(const char *name, const char *path, const char *got)
 		}
 		return true;
 	}
-	_cleanup_free_ char *want = slurp(path);
+	_cleanup_free_ char *want = golden_slurp(path);
 	if (!want) {
 		printf("FAIL %s: %s is missing (QKIT_REGENERATE=1 writes it); got:\n%s", name, path, got);
 		return false;
@@ -152,7 +139,7 @@ static bool run_case(const char *dir, const char *name)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/%s.yaml", dir, name);
-	_cleanup_free_ char *text = slurp(path);
+	_cleanup_free_ char *text = golden_slurp(path);
 	if (!text) {
 		printf("FAIL %s: cannot read %s\n", name, path);
 		return false;
@@ -241,11 +228,6 @@ static bool run_case(const char *dir, const char *name)
 	return ok;
 }
 
-static int cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -271,21 +253,13 @@ int main(int argc, char **argv)
 		names = argv + 2;
 		n = (size_t)argc - 2;
 	} else {
-		DIR *dp = opendir(dir);
-		if (!dp) {
-			fprintf(stderr, "%s: %s\n", dir, strerror(errno));
+		names = golden_list(dir, ".yaml", &n);
+		if (!n) {
+			fprintf(stderr, "%s: no cases\n", dir);
 			return 1;
 		}
-		struct dirent *e;
-		while ((e = readdir(dp))) {
-			size_t len = strlen(e->d_name);
-			if (len > 5 && strcmp(e->d_name + len - 5, ".yaml") == 0) {
-				names = realloc(names, (n + 1) * sizeof(*names));
-				names[n++] = strndup(e->d_name, len - 5);
-			}
-		}
-		closedir(dp);
-		qsort(names, n, sizeof(*names), cmp);
+		for (size_t i = 0; i < n; i++)
+			names[i][strlen(names[i]) - 5] = '\0';
 	}
 	size_t failed = 0, valid = 0, invalid = 0;
 	for (size_t i = 0; i < n; i++) {
