@@ -87,6 +87,15 @@ void disk_check(struct vctx *v, json_t *dev, const char *where)
 		vproblem(v, where, "addr is not for interface scsi (it sits on the SCSI bus; use bus)");
 	if (strcmp(iface, "ide") == 0 || strcmp(iface, "usb") == 0)
 		only_for(v, dev, where, (const char *const[]){ "addr", NULL }, false, "virtio and nvme disks");
+	/* QEMU: a power of 2, and the physical block never smaller than the logical one. */
+	json_t *lbs = json_object_get(dev, "logical-block-size"), *pbs = json_object_get(dev, "physical-block-size");
+	long long lb = json_integer_value(lbs), pb = json_integer_value(pbs);
+	if (lbs && (lb & (lb - 1)))
+		vproblem(v, where, "logical-block-size %lld is not a power of 2", lb);
+	if (pbs && (pb & (pb - 1)))
+		vproblem(v, where, "physical-block-size %lld is not a power of 2", pb);
+	if (lbs && pbs && pb < lb)
+		vproblem(v, where, "physical-block-size %lld is less than logical-block-size %lld", pb, lb);
 	if (json_is_true(json_object_get(dev, "scsi")) && v->qemu_version >= 50000)
 		vproblem(v, where, "scsi passthrough on virtio-blk needs a QEMU before 5.0 (use interface scsi)");
 	if (strcmp(iface, "nvme") == 0 && !json_object_get(dev, "serial"))
