@@ -31,6 +31,7 @@ struct pending {
 	int64_t deadline_ns;
 	int timeout_ms;
 	qk_qmp_reply_fn cb;
+	qmp_raw_reply_fn raw; /* instead of cb: the reply message itself */
 	void *userdata;
 	struct pending *next;
 };
@@ -166,10 +167,13 @@ static int report_ended(const qk_qmp *qmp, qk_error **err)
 
 static void call_reply(qk_qmp *qmp, struct pending *p, json_t *ret, const qk_error *e)
 {
-	if (!p->cb)
+	if (!p->cb && !p->raw)
 		return;
 	qmp->dispatching++;
-	p->cb(qmp, ret, e, p->userdata);
+	if (p->raw)
+		p->raw(qmp, NULL, e, p->userdata);
+	else
+		p->cb(qmp, ret, e, p->userdata);
 	qmp->dispatching--;
 }
 
@@ -336,7 +340,11 @@ static void handle_reply(qk_qmp *qmp, json_t *msg)
 		return;
 	}
 	json_t *error = json_object_get(msg, "error");
-	if (error) {
+	if (p->raw) {
+		qmp->dispatching++;
+		p->raw(qmp, msg, NULL, p->userdata);
+		qmp->dispatching--;
+	} else if (error) {
 		qk_error *e = NULL;
 		const char *desc = json_string_value(json_object_get(error, "desc"));
 		const char *cls = json_string_value(json_object_get(error, "class"));
@@ -707,6 +715,51 @@ static int send_text(qk_qmp *qmp, const char *text, size_t len, const int *fds, 
 	return r;
 }
 
+/*
+ * Give msg (an "execute" or "exec-oob" object) a fresh id, put it on the
+ * stream and queue p to wait for its reply. never_wait: write only what
+ * the socket takes now and leave the rest to the outbox. On failure p is
+ * freed.
+ */
+static int send_message(qk_qmp *qmp, json_t *msg, const char *command, const int *fds,
+			size_t n_fds, bool never_wait, struct pending *p, uint64_t *id_out,
+			qk_error **err)
+{
+	if (n_fds > MAX_FDS) {
+		pending_free(p);
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL,
+				    "%s: %zu file descriptors is more than %d per command",
+				    command, n_fds, MAX_FDS);
+	}
+	uint64_t id = qmp->next_id + 1;
+	_cleanup_free_ char *text = NULL;
+	if (json_object_set_new(msg, "id", json_integer((json_int_t)id)) < 0 ||
+	    !(text = json_dumps(msg, JSON_COMPACT)) || !(p->command = strdup(command))) {
+		pending_free(p);
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", command);
+	}
+	qmp->next_id = id;
+	size_t len = strlen(text);
+	text[len] = '\n'; /* json_dumps leaves room: replace the NUL, send len + 1 */
+	log_debug("QMP: -> %.*s", (int)len, text);
+	int r = never_wait ? send_queued(qmp, text, len + 1, fds, n_fds, err)
+			   : send_text(qmp, text, len + 1, fds, n_fds, p->deadline_ns, err);
+	text[len] = '\0';
+	if (r < 0) {
+		pending_free(p);
+		qk_error_prepend(err, "%s: ", command);
+		return r;
+	}
+	p->id = id;
+	struct pending **pp = &qmp->pending;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = p;
+	if (id_out)
+		*id_out = id;
+	return 0;
+}
+
 int qk_qmp_send(qk_qmp *qmp, const char *command, const json_t *args, const int *fds,
 		size_t n_fds, int timeout_ms, qk_qmp_reply_fn cb, void *userdata,
 		uint64_t *id_out, qk_error **err)
@@ -718,52 +771,47 @@ int qk_qmp_send(qk_qmp *qmp, const char *command, const json_t *args, const int 
 	if (args && !json_is_object(args))
 		return qk_error_set(err, QK_ERR_INVALID, EINVAL,
 				    "%s: the arguments must be a JSON object", command);
-	if (n_fds > MAX_FDS)
-		return qk_error_set(err, QK_ERR_INVALID, EINVAL,
-				    "%s: %zu file descriptors is more than %d per command",
-				    command, n_fds, MAX_FDS);
 	if (timeout_ms < 0)
 		timeout_ms = qmp->opts.timeout_ms;
-
-	uint64_t id = ++qmp->next_id;
-	json_t *msg = json_pack("{s:s, s:I}", "execute", command, "id", (json_int_t)id);
-	if (!msg)
-		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", command);
-	if (args)
-		json_object_set(msg, "arguments", (json_t *)args);
-	_cleanup_free_ char *text = json_dumps(msg, JSON_COMPACT);
-	json_decref(msg);
+	json_t *msg = json_pack("{s:s}", "execute", command);
 	struct pending *p = calloc(1, sizeof(*p));
-	_cleanup_free_ char *name = strdup(command);
-	if (!text || !p || !name) {
+	if (!msg || !p || (args && json_object_set(msg, "arguments", (json_t *)args) < 0)) {
+		json_decref(msg);
 		free(p);
 		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", command);
 	}
-	size_t len = strlen(text);
-	text[len] = '\n'; /* json_dumps leaves room: replace the NUL, send len + 1 */
-
-	int64_t deadline = qmp_deadline_ns(timeout_ms);
-	log_debug("QMP: -> %.*s", (int)len, text);
-	int r = send_text(qmp, text, len + 1, fds, n_fds, deadline, err);
-	text[len] = '\0';
-	if (r < 0) {
-		free(p);
-		qk_error_prepend(err, "%s: ", command);
-		return r;
-	}
-	p->id = id;
-	p->command = TAKE_PTR(name);
-	p->deadline_ns = deadline;
+	p->deadline_ns = qmp_deadline_ns(timeout_ms);
 	p->timeout_ms = timeout_ms;
 	p->cb = cb;
 	p->userdata = userdata;
-	struct pending **pp = &qmp->pending;
-	while (*pp)
-		pp = &(*pp)->next;
-	*pp = p;
-	if (id_out)
-		*id_out = id;
-	return 0;
+	int r = send_message(qmp, msg, command, fds, n_fds, false, p, id_out, err);
+	json_decref(msg);
+	return r;
+}
+
+int qmp_send_raw(qk_qmp *qmp, const json_t *msg, const int *fds, size_t n_fds,
+		 qmp_raw_reply_fn cb, void *userdata, qk_error **err)
+{
+	if (qmp->ended)
+		return report_ended(qmp, err);
+	const char *command = json_string_value(json_object_get(msg, "execute"));
+	if (!command)
+		command = json_string_value(json_object_get(msg, "exec-oob"));
+	if (!command)
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "QMP: the message has no command");
+	json_t *copy = json_copy((json_t *)msg);
+	struct pending *p = calloc(1, sizeof(*p));
+	if (!copy || !p) {
+		json_decref(copy);
+		free(p);
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", command);
+	}
+	p->deadline_ns = INT64_MAX;
+	p->raw = cb;
+	p->userdata = userdata;
+	int r = send_message(qmp, copy, command, fds, n_fds, true, p, NULL, err);
+	json_decref(copy);
+	return r;
 }
 
 struct sync_reply {

@@ -24,6 +24,7 @@
 
 #include "log.h"
 #include "process.h"
+#include "qmp-proxy.h"
 #include "ring.h"
 #include "util.h"
 
@@ -33,16 +34,28 @@
 
 extern char **environ;
 
+/*
+ * An append-only log that rotates: past max bytes it is renamed PATH.1
+ * (replacing the previous one) and started afresh, so a VM that runs for
+ * months uses at most twice max on disk.
+ */
+struct logfile {
+	int fd;
+	char *path;
+	off_t size;
+	size_t max; /* 0: unbounded */
+};
+
 struct qk_vm {
 	struct child child;
 	char **argv;
 	qk_qmp *qmp;
 	int out_fd; /* QEMU's stdout+stderr, read end */
-	int log_fd;
+	struct logfile log;
 	struct ring output;
 
 	int console_fd; /* our end of the console socketpair */
-	int console_log_fd;
+	struct logfile console_log;
 	int console_listen_fd;
 	char *console_socket;
 	int clients[MAX_CONSOLE_CLIENTS];
@@ -52,6 +65,8 @@ struct qk_vm {
 	void *console_userdata;
 
 	char *qmp_socket; /* unlinked on free: we created it */
+	int qmp_listen_fd; /* until the proxy serves it */
+	struct qmp_proxy *proxy;
 
 	bool ended;
 	int status;
@@ -113,6 +128,50 @@ static void write_all_quiet(int fd, const char *p, size_t len)
 	}
 }
 
+static void log_rotate(struct logfile *l)
+{
+	_cleanup_free_ char *old = NULL;
+	if (asprintf(&old, "%s.1", l->path) < 0 || rename(l->path, old) < 0) {
+		log_debug("log %s: cannot rotate (%s): no longer capped", l->path, strerror(errno));
+		l->max = 0;
+		return;
+	}
+	int fd = open(l->path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0) {
+		log_debug("log %s: reopening after rotation: %s", l->path, strerror(errno));
+		return; /* the rest goes on into PATH.1, through the old fd */
+	}
+	close(l->fd);
+	l->fd = fd;
+	l->size = 0;
+}
+
+/* No file passes max: what does not fit starts the next one, at a line break if it can. */
+static void log_write(struct logfile *l, const char *p, size_t len)
+{
+	while (l->fd >= 0 && len > 0) {
+		size_t room = l->max > (size_t)l->size ? l->max - (size_t)l->size : 0;
+		size_t cut = len;
+		if (l->max && len > room) {
+			const char *nl = room ? memrchr(p, '\n', room) : NULL;
+			cut = nl ? (size_t)(nl - p) + 1 : l->size > 0 ? 0 : room;
+		}
+		write_all_quiet(l->fd, p, cut);
+		l->size += (off_t)cut;
+		p += cut;
+		len -= cut;
+		if (len > 0)
+			log_rotate(l);
+	}
+}
+
+static void log_close(struct logfile *l)
+{
+	close_fd(&l->fd);
+	free(l->path);
+	l->path = NULL;
+}
+
 /* Read what QEMU printed so far; returns false at EOF. */
 static bool drain_output(qk_vm *vm)
 {
@@ -128,9 +187,17 @@ static bool drain_output(qk_vm *vm)
 			return false;
 		}
 		ring_write(&vm->output, buf, (size_t)n);
-		write_all_quiet(vm->log_fd, buf, (size_t)n);
+		log_write(&vm->log, buf, (size_t)n);
 	}
 	return false;
+}
+
+/* QEMU's monitor is gone: so are the public socket's clients. */
+static void drop_qmp(qk_vm *vm)
+{
+	qk_qmp_free(vm->qmp);
+	vm->qmp = NULL;
+	qmp_proxy_qmp_gone(vm->proxy);
 }
 
 static void drop_client(qk_vm *vm, size_t i)
@@ -153,7 +220,7 @@ static bool drain_console(qk_vm *vm)
 			return false;
 		}
 		ring_write(&vm->console, buf, (size_t)n);
-		write_all_quiet(vm->console_log_fd, buf, (size_t)n);
+		log_write(&vm->console_log, buf, (size_t)n);
 		if (vm->console_fn)
 			vm->console_fn(buf, (size_t)n, vm->console_userdata);
 		/* A client too slow to keep up loses output rather than stall the guest. */
@@ -207,8 +274,7 @@ static void record_end(qk_vm *vm, pid_t pid, int status)
 	for (int i = 0; vm->qmp && i < 100; i++)
 		if (qk_qmp_process(vm->qmp, NULL) < 0)
 			break;
-	qk_qmp_free(vm->qmp);
-	vm->qmp = NULL;
+	drop_qmp(vm);
 	if (WIFEXITED(status))
 		log_debug("QEMU (pid %d) exited with status %d", (int)pid, WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
@@ -240,7 +306,7 @@ static int serve(qk_vm *vm, int64_t deadline, int interrupt_fd)
 		int r = check_exit(vm);
 		if (r != 0)
 			return r;
-		struct pollfd p[8 + MAX_CONSOLE_CLIENTS];
+		struct pollfd p[8 + MAX_CONSOLE_CLIENTS + QMP_PROXY_MAX_POLLFDS];
 		size_t n = 0;
 		int i_out = -1, i_qmp = -1, i_con = -1, i_listen = -1, i_int = -1;
 		size_t i_clients = 0;
@@ -260,6 +326,8 @@ static int serve(qk_vm *vm, int64_t deadline, int interrupt_fd)
 		i_clients = n;
 		for (size_t c = 0; c < vm->n_clients; c++)
 			p[n++] = (struct pollfd){ vm->clients[c], POLLIN, 0 };
+		size_t i_proxy = n, n_proxy = qmp_proxy_pollfds(vm->proxy, p + n);
+		n += n_proxy;
 
 		int timeout = ms_until(deadline);
 		if (vm->qmp)
@@ -279,13 +347,14 @@ static int serve(qk_vm *vm, int64_t deadline, int interrupt_fd)
 				qk_error *e = NULL;
 				if (qk_qmp_process(vm->qmp, &e) < 0) {
 					log_debug("QMP connection ended: %s", qk_error_message(e));
-					qk_qmp_free(vm->qmp);
-					vm->qmp = NULL;
+					drop_qmp(vm);
 				}
 				qk_error_free(e);
 			}
+			if (vm->qmp)
+				qmp_proxy_dispatch(vm->proxy, p + i_proxy, n_proxy);
 			/* Clients first: accepting reorders the array. */
-			for (size_t c = n; c-- > i_clients;)
+			for (size_t c = i_proxy; c-- > i_clients;)
 				if (p[c].revents && c - i_clients < vm->n_clients)
 					client_input(vm, c - i_clients);
 			if (i_listen >= 0 && p[i_listen].revents)
@@ -380,15 +449,21 @@ static int listen_unix(const char *path, qk_error **err)
 	return TAKE_FD(fd);
 }
 
-/* *fd stays -1 when there is no path. */
-static int open_log(int *fd, const char *path, qk_error **err)
+/* l->fd stays -1 when there is no path. */
+static int open_log(struct logfile *l, const char *path, size_t max, qk_error **err)
 {
 	if (!path)
 		return 0;
-	*fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
-	if (*fd < 0)
+	struct stat st;
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0 || fstat(fd, &st) < 0)
 		return qk_error_set(err, QK_ERR_SYSTEM, errno, "opening log %s: %s", path,
 				    strerror(errno));
+	if (!(l->path = strdup(path)))
+		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+	l->fd = TAKE_FD(fd);
+	l->size = st.st_size;
+	l->max = max;
 	return 0;
 }
 
@@ -430,11 +505,14 @@ void qk_vm_free(qk_vm *vm)
 		process_signal(&vm->child, SIGKILL);
 		process_reap(&vm->child, &status);
 	}
+	/* The connection first: its pending replies still reach the proxy. */
 	qk_qmp_free(vm->qmp);
+	qmp_proxy_free(vm->proxy);
+	close_fd(&vm->qmp_listen_fd);
 	close_fd(&vm->out_fd);
-	close_fd(&vm->log_fd);
+	log_close(&vm->log);
 	close_fd(&vm->console_fd);
-	close_fd(&vm->console_log_fd);
+	log_close(&vm->console_log);
 	close_fd(&vm->console_listen_fd);
 	while (vm->n_clients)
 		drop_client(vm, 0);
@@ -509,16 +587,18 @@ int qk_vm_launch(qk_vm **out, char *const *argv, const qk_vm_options *opts_in, q
 	_cleanup_(qk_vm_freep) qk_vm *vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
-	vm->out_fd = vm->log_fd = vm->console_fd = vm->console_log_fd = vm->console_listen_fd = -1;
+	vm->out_fd = vm->log.fd = vm->console_fd = vm->console_log.fd = vm->console_listen_fd = -1;
+	vm->qmp_listen_fd = -1;
 	vm->child.pidfd = -1;
 	vm->console_fn = opts->console_fn;
 	vm->console_userdata = opts->console_userdata;
 	if (ring_init(&vm->output, opts->output_ring_size) < 0 ||
 	    ring_init(&vm->console, opts->console ? opts->console_ring_size : 0) < 0)
 		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
-	if ((r = open_log(&vm->log_fd, opts->log_path, err)) < 0)
+	if ((r = open_log(&vm->log, opts->log_path, opts->log_max_bytes, err)) < 0)
 		return r;
-	if (opts->console && (r = open_log(&vm->console_log_fd, opts->console_log_path, err)) < 0)
+	if (opts->console &&
+	    (r = open_log(&vm->console_log, opts->console_log_path, opts->log_max_bytes, err)) < 0)
 		return r;
 
 	int mon[2], con[2] = { -1, -1 }, outp[2];
@@ -538,10 +618,9 @@ int qk_vm_launch(qk_vm **out, char *const *argv, const qk_vm_options *opts_in, q
 	_cleanup_close_ int out_theirs = outp[1];
 	fcntl(vm->out_fd, F_SETFL, O_NONBLOCK);
 
-	_cleanup_close_ int qmp_listen = -1;
 	if (opts->qmp_socket) {
-		if ((qmp_listen = listen_unix(opts->qmp_socket, err)) < 0)
-			return qmp_listen;
+		if ((vm->qmp_listen_fd = listen_unix(opts->qmp_socket, err)) < 0)
+			return vm->qmp_listen_fd;
 		if (!(vm->qmp_socket = strdup(opts->qmp_socket)))
 			return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
 	}
@@ -554,16 +633,12 @@ int qk_vm_launch(qk_vm **out, char *const *argv, const qk_vm_options *opts_in, q
 
 	/* The caller's fds first (at known numbers), then ours. */
 	size_t n_map = 0;
-	struct fd_map map[opts->n_fds + 3];
+	struct fd_map map[opts->n_fds + 2];
 	for (size_t i = 0; i < opts->n_fds; i++)
 		map[n_map++] = (struct fd_map){ opts->fds[i], qk_vm_fd_number(i) };
 	int fd_mon = qk_vm_fd_number(n_map);
 	map[n_map++] = (struct fd_map){ mon_theirs, fd_mon };
-	int fd_pub = -1, fd_con = -1;
-	if (qmp_listen >= 0) {
-		fd_pub = qk_vm_fd_number(n_map);
-		map[n_map++] = (struct fd_map){ qmp_listen, fd_pub };
-	}
+	int fd_con = -1;
 	if (con_theirs >= 0) {
 		fd_con = qk_vm_fd_number(n_map);
 		map[n_map++] = (struct fd_map){ con_theirs, fd_con };
@@ -577,13 +652,6 @@ int qk_vm_launch(qk_vm **out, char *const *argv, const qk_vm_options *opts_in, q
 	r = r ?: append_arg(&vm->argv, &argc, "socket,id=qkit-qmp,fd=%d,server=off", fd_mon);
 	r = r ?: append_arg(&vm->argv, &argc, "-mon");
 	r = r ?: append_arg(&vm->argv, &argc, "chardev=qkit-qmp,mode=control");
-	if (fd_pub >= 0) {
-		r = r ?: append_arg(&vm->argv, &argc, "-chardev");
-		r = r ?: append_arg(&vm->argv, &argc,
-				    "socket,id=qkit-qmp-public,fd=%d,server=on,wait=off", fd_pub);
-		r = r ?: append_arg(&vm->argv, &argc, "-mon");
-		r = r ?: append_arg(&vm->argv, &argc, "chardev=qkit-qmp-public,mode=control");
-	}
 	if (fd_con >= 0) {
 		r = r ?: append_arg(&vm->argv, &argc, "-chardev");
 		r = r ?: append_arg(&vm->argv, &argc, "socket,id=%s,fd=%d,server=off",
@@ -622,7 +690,6 @@ int qk_vm_launch(qk_vm **out, char *const *argv, const qk_vm_options *opts_in, q
 	close_fd(&mon_theirs);
 	close_fd(&con_theirs);
 	close_fd(&out_theirs);
-	close_fd(&qmp_listen);
 
 	qk_qmp_options qopts = QK_QMP_OPTIONS_INIT;
 	qopts.connect_timeout_ms = opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 30000;
@@ -634,6 +701,9 @@ int qk_vm_launch(qk_vm **out, char *const *argv, const qk_vm_options *opts_in, q
 	if (qk_qmp_add_event_handler(vm->qmp, "SHUTDOWN", on_shutdown, vm, err) < 0 ||
 	    qk_qmp_add_event_handler(vm->qmp, "GUEST_PANICKED", on_panic, vm, err) < 0)
 		return -ENOMEM;
+	if (vm->qmp_listen_fd >= 0 &&
+	    (r = qmp_proxy_new(&vm->proxy, TAKE_FD(vm->qmp_listen_fd), vm->qmp, err)) < 0)
+		return r;
 	log_debug("QEMU (pid %d) offers QMP%s", (int)vm->child.pid, opts->paused ? "; paused" : "");
 	*out = TAKE_PTR(vm);
 	return 0;
@@ -822,11 +892,18 @@ int qk_vm_wait(qk_vm *vm, const qk_vm_wait_options *opts, qk_vm_exit *out, qk_er
 static bool guest_stopped(qk_vm *vm)
 {
 	json_t *ret = NULL;
-	if (!vm->qmp || qk_qmp_execute_full(vm->qmp, "query-status", NULL, NULL, 0, 5000, &ret, NULL) < 0)
+	/* Briefly: a QEMU that cannot answer this is not going to power off either. */
+	if (!vm->qmp || qk_qmp_execute_full(vm->qmp, "query-status", NULL, NULL, 0, 1000, &ret, NULL) < 0)
 		return false;
 	bool stopped = json_is_false(json_object_get(ret, "running"));
 	json_decref(ret);
 	return stopped;
+}
+
+static void powerdown_replied(qk_qmp *qmp, json_t *ret, const qk_error *e, void *userdata)
+{
+	if (e)
+		log_debug("stop: system_powerdown failed: %s", qk_error_message(e));
 }
 
 int qk_vm_stop(qk_vm *vm, const qk_vm_stop_options *opts, qk_vm_exit *out, qk_error **err)
@@ -841,9 +918,11 @@ int qk_vm_stop(qk_vm *vm, const qk_vm_stop_options *opts, qk_vm_exit *out, qk_er
 			log_debug("stop: guest not running, skipping system_powerdown");
 		} else {
 			log_debug("stop: system_powerdown, waiting %d ms", opts->powerdown_timeout_ms);
+			/* Not waited for: the step's time is the guest's, not the reply's plus the guest's. */
 			qk_error *e = NULL;
-			if (vm->qmp && qk_qmp_execute_full(vm->qmp, "system_powerdown", NULL, NULL, 0,
-							   opts->powerdown_timeout_ms, NULL, &e) < 0)
+			if (vm->qmp && qk_qmp_send(vm->qmp, "system_powerdown", NULL, NULL, 0,
+						   opts->powerdown_timeout_ms, powerdown_replied, NULL,
+						   NULL, &e) < 0)
 				log_debug("stop: system_powerdown failed: %s", qk_error_message(e));
 			qk_error_free(e);
 			r = serve(vm, deadline_after(opts->powerdown_timeout_ms), -1);

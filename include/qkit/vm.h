@@ -4,15 +4,19 @@
  *
  * qk_vm_launch() takes QEMU's argv as the caller rendered it and adds the
  * monitor itself: a private QMP connection over a socketpair (always; the
- * library's own, see qk_vm_qmp()), optionally a public listening QMP
- * socket, and optionally a serial console chardev. QEMU inherits every
- * socket already connected or listening, so there is no connect race and
- * no retry loop:
+ * library's own, see qk_vm_qmp()), and optionally a serial console
+ * chardev. QEMU inherits every socket already connected, so there is no
+ * connect race and no retry loop:
  *
  *   -chardev socket,id=qkit-qmp,fd=N,server=off -mon chardev=qkit-qmp,mode=control
- *   -chardev socket,id=qkit-qmp-public,fd=M,server=on,wait=off
- *   -mon chardev=qkit-qmp-public,mode=control
  *   -chardev socket,id=qkit-console,fd=K,server=off
+ *
+ * The optional public QMP socket (options.qmp_socket) is not QEMU's: the
+ * library serves it over its own connection, to up to 16 clients at once
+ * (QEMU's socket monitor takes one): each negotiates with a greeting of
+ * QEMU's version, its commands are forwarded with ids of the library's and
+ * answered with its own, events go to all. It is served while qk_vm_wait(),
+ * qk_vm_poll() or qk_vm_stop() runs.
  *
  * File descriptors. The caller's fds (options.fds) are placed in QEMU at
  * QK_VM_FD_FIRST, QK_VM_FD_FIRST + 1, ... in order, so the caller can
@@ -87,7 +91,7 @@ typedef struct qk_vm_options {
 	bool die_with_supervisor;
 	/* Add -S: the guest waits for qk_vm_cont() (configure it over QMP first). */
 	bool paused;
-	/* Path of a public QMP socket (mode 0600) to create; its directory must be private. */
+	/* Path of a public QMP socket (mode 0600) to create and serve; its directory must be private. */
 	const char *qmp_socket;
 	/* Give QEMU a console chardev, QK_VM_CONSOLE_CHARDEV, drained by the library. */
 	bool console;
@@ -103,13 +107,19 @@ typedef struct qk_vm_options {
 	size_t console_ring_size;
 	/* How long QEMU may take to offer QMP (30 s). */
 	int connect_timeout_ms;
+	/*
+	 * Each log file rotates when it would grow past this many bytes (8 MiB):
+	 * it becomes PATH.1 (replacing an older one) and a new PATH starts. 0:
+	 * never rotate.
+	 */
+	size_t log_max_bytes;
 } qk_vm_options;
 
 #define QK_VM_OPTIONS_INIT                                                         \
 	{                                                                          \
 		.uid = (uid_t)-1, .gid = (gid_t)-1, .die_with_supervisor = true,   \
 		.output_ring_size = 64u << 10, .console_ring_size = 64u << 10,     \
-		.connect_timeout_ms = 30000,                                       \
+		.connect_timeout_ms = 30000, .log_max_bytes = 8u << 20,            \
 	}
 
 /*

@@ -349,6 +349,54 @@ static void output_goes_to_the_log(void **state)
 	qk_error_free(err);
 }
 
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	char *buf = calloc(1, 4096);
+	size_t len = fread(buf, 1, 4095, f);
+	buf[len] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void log_rotates_at_its_cap(void **state)
+{
+	char log[] = "/tmp/qkit-test-rotate.XXXXXX";
+	int fd = mkstemp(log);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "earlier\n", 8), 8);
+	close(fd);
+	char old[64];
+	snprintf(old, sizeof(old), "%s.1", log);
+	/* Ten lines of 20 bytes, into a log capped at 100. */
+	char *const argv[] = { "/bin/sh", "-c",
+			       "for i in 0 1 2 3 4 5 6 7 8 9; do echo \"line $i of the output\" >&2; done; "
+			       "exec " QEMU " \"$@\"", "sh", "-machine", "none", "-display", "none",
+			       "-nodefaults", NULL };
+	qk_vm_options opts = QK_VM_OPTIONS_INIT;
+	opts.log_path = log;
+	opts.log_max_bytes = 100;
+	qk_vm *vm = NULL;
+	assert_int_equal(qk_vm_launch(&vm, argv, &opts, NULL), 0);
+	qk_vm_exit ex;
+	assert_int_equal(qk_vm_stop(vm, NULL, &ex, NULL), 0);
+	qk_vm_free(vm);
+	char *cur = slurp(log), *prev = slurp(old);
+	assert_non_null(cur);
+	assert_non_null(prev);
+	assert_true(strlen(cur) <= 100 && strlen(prev) <= 100);
+	/* Whole lines, the newest last, nothing lost between the two files. */
+	assert_string_equal(prev, "line 4 of the output\nline 5 of the output\nline 6 of the output\n"
+				  "line 7 of the output\n");
+	assert_string_equal(cur, "line 8 of the output\nline 9 of the output\n");
+	free(cur);
+	free(prev);
+	unlink(log);
+	unlink(old);
+}
+
 static void environment_and_cwd(void **state)
 {
 	char *const argv[] = { "/bin/sh", "-c", "echo \"[$QKIT_T][$HOME][$(pwd)]\"; "
@@ -720,6 +768,7 @@ int main(void)
 		cmocka_unit_test(free_kills_a_running_vm),
 		cmocka_unit_test(output_is_captured),
 		cmocka_unit_test(output_goes_to_the_log),
+		cmocka_unit_test(log_rotates_at_its_cap),
 		cmocka_unit_test(environment_and_cwd),
 		cmocka_unit_test(waitpid_fallback_works),
 		cmocka_unit_test(paused_then_cont),
