@@ -284,7 +284,10 @@ static int run(int argc, char **argv)
 	}
 
 	qk_qmp_options o = QK_QMP_OPTIONS_INIT;
+	/* Rounded up: --timeout 0.0001 is 1 ms, not 0 (which would never wait). */
 	o.timeout_ms = (int)(timeout_s * 1000);
+	if (o.timeout_ms < timeout_s * 1000)
+		o.timeout_ms++;
 	o.connect_timeout_ms = o.timeout_ms;
 	qk_qmp *qmp = NULL;
 	qk_error *err = NULL;

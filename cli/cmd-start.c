@@ -41,6 +41,30 @@ static int parse_seconds(const char *opt, const char *s, int *ms)
 	return 0;
 }
 
+/*
+ * QEMU's argv with -name guest=NAME added, unless it names the guest
+ * itself: query-name and the window title then say what qkit ps says.
+ * NULL when out of memory.
+ */
+static char **with_guest_name(char **qemu_argv, const char *name, char **guest)
+{
+	size_t n = 0;
+	bool named = false;
+	for (; qemu_argv[n]; n++)
+		named = named || (n > 0 && (strcmp(qemu_argv[n], "-name") == 0 ||
+					    strcmp(qemu_argv[n], "--name") == 0));
+	char **out = calloc(n + 3, sizeof(char *));
+	if (!out)
+		return NULL;
+	memcpy(out, qemu_argv, n * sizeof(char *));
+	*guest = NULL;
+	if (!named && name && asprintf(guest, "guest=%s", name) >= 0) {
+		out[n] = "-name";
+		out[n + 1] = *guest;
+	}
+	return out;
+}
+
 static void console_to_stdout(const char *data, size_t len, void *userdata)
 {
 	fwrite(data, 1, len, stdout);
@@ -61,6 +85,31 @@ static void report_end(qk_vm *vm, const qk_vm_exit *ex, void *userdata)
 			fprintf(stderr, "qkit start: QEMU's last output:\n%s\n", tail);
 		free(tail);
 	}
+}
+
+static int start_detached(qk_vm_supervise_options *sopts, char **qemu_argv, qk_vm_options *vopts)
+{
+	qk_error *err = NULL;
+	pid_t sup;
+	if (qk_vm_detach(sopts, qemu_argv, vopts, &sup, &err) < 0)
+		return cli_report("start", err);
+	printf("%s\n", sopts->name);
+	return EXIT_OK;
+}
+
+static int start_foreground(qk_vm_supervise_options *sopts, char **qemu_argv,
+			    qk_vm_options *vopts)
+{
+	qk_error *err = NULL;
+	/* ^C reaches only qkit, which then runs the ladder, not QEMU directly. */
+	vopts->new_process_group = true;
+	if (vopts->console)
+		vopts->console_fn = console_to_stdout;
+	sopts->ended = report_end;
+	qk_vm_exit ex;
+	if (qk_vm_supervise(sopts, qemu_argv, vopts, &ex, &err) < 0)
+		return cli_report("start", err);
+	return ex.end == QK_VM_POWERED_OFF && ex.exit_status == 0 ? EXIT_OK : EXIT_FAIL;
 }
 
 static int run(int argc, char **argv)
@@ -109,32 +158,26 @@ static int run(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return cli_usage_error("start", "expected a QEMU command line after --");
-	char **qemu_argv = argv + optind;
+	char **given = argv + optind;
 
 	qk_error *err = NULL;
 	if (sopts.name && !qk_vm_name_valid(sopts.name, &err))
 		return cli_report("start", err);
-	if (detach) {
-		if (!sopts.name) {
-			snprintf(gen_name, sizeof(gen_name), "vm-%d", (int)getpid());
-			sopts.name = gen_name;
-		}
-		pid_t sup;
-		if (qk_vm_detach(&sopts, qemu_argv, &vopts, &sup, &err) < 0)
-			return cli_report("start", err);
-		printf("%s\n", sopts.name);
-		return EXIT_OK;
+	if (detach && !sopts.name) {
+		snprintf(gen_name, sizeof(gen_name), "vm-%d", (int)getpid());
+		sopts.name = gen_name;
 	}
-
-	/* ^C reaches only qkit, which then runs the ladder, not QEMU directly. */
-	vopts.new_process_group = true;
-	if (vopts.console)
-		vopts.console_fn = console_to_stdout;
-	sopts.ended = report_end;
-	qk_vm_exit ex;
-	if (qk_vm_supervise(&sopts, qemu_argv, &vopts, &ex, &err) < 0)
-		return cli_report("start", err);
-	return ex.end == QK_VM_POWERED_OFF && ex.exit_status == 0 ? EXIT_OK : EXIT_FAIL;
+	char *guest = NULL;
+	char **qemu_argv = with_guest_name(given, sopts.name, &guest);
+	if (!qemu_argv) {
+		fprintf(stderr, "qkit start: out of memory\n");
+		return EXIT_FAIL;
+	}
+	int ret = detach ? start_detached(&sopts, qemu_argv, &vopts)
+			 : start_foreground(&sopts, qemu_argv, &vopts);
+	free(guest);
+	free(qemu_argv);
+	return ret;
 }
 
 const struct command cmd_start = {

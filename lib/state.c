@@ -520,6 +520,11 @@ const char *qk_state_reservation_dir(const qk_state_reservation *r)
 	return r->dir;
 }
 
+int qk_state_reservation_fd(const qk_state_reservation *r)
+{
+	return r->lock_fd;
+}
+
 int qk_state_reservation_publish(qk_state_reservation *r, const json_t *state, qk_error **err)
 {
 	static const char *const required[] = { "pid", "supervisor_pid", "qmp_socket", "argv",

@@ -211,6 +211,38 @@ static void detached_ready(qk_vm *vm, void *userdata)
 		ctx->caller->ready(vm, ctx->caller->userdata);
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	return (x > y) - (x < y);
+}
+
+/*
+ * A daemon holds nothing its starter happened to leave open (a pipe the
+ * starter's parent waits on to end, a listening socket, a lock): only
+ * stdio, the ready pipe, the state lock and the fds meant for QEMU stay.
+ */
+static void close_inherited(int ready_fd, int lock_fd, const qk_vm_options *opts)
+{
+	size_t n_fds = opts ? opts->n_fds : 0;
+	int keep[n_fds + 3];
+	size_t n = 0;
+	keep[n++] = ready_fd;
+	keep[n++] = lock_fd;
+	for (size_t i = 0; i < n_fds; i++)
+		keep[n++] = opts->fds[i];
+	qsort(keep, n, sizeof(int), cmp_int);
+	unsigned first = 3;
+	for (size_t i = 0; i < n; i++) {
+		if (keep[i] < (int)first)
+			continue;
+		if ((unsigned)keep[i] > first)
+			close_range(first, (unsigned)keep[i] - 1, 0);
+		first = (unsigned)keep[i] + 1;
+	}
+	close_range(first, ~0U, 0);
+}
+
 static __attribute__((noreturn)) void run_detached(qk_state_reservation *res, int ready_fd,
 						   const qk_vm_supervise_options *sopts,
 						   char *const *argv, const qk_vm_options *opts)
@@ -222,6 +254,7 @@ static __attribute__((noreturn)) void run_detached(qk_state_reservation *res, in
 		dup2(devnull, 2);
 		close(devnull);
 	}
+	close_inherited(ready_fd, qk_state_reservation_fd(res), opts);
 	struct detach_ctx ctx = { .ready_fd = ready_fd, .caller = sopts };
 	qk_vm_supervise_options mine = *sopts;
 	mine.ready = detached_ready;

@@ -103,6 +103,8 @@ typedef struct qk_state_reservation qk_state_reservation;
 int qk_state_reserve(qk_state_reservation **out, const char *name, qk_error **err);
 /* RUNTIME/vms/NAME, where the supervisor puts its sockets. */
 const char *qk_state_reservation_dir(const qk_state_reservation *r);
+/* The lock's descriptor: a daemon that closes what it inherited keeps this one. */
+int qk_state_reservation_fd(const qk_state_reservation *r);
 /*
  * Write state.json atomically. state is an object the supervisor fills;
  * this adds "name" and "version" (of the format, 1). Required members:

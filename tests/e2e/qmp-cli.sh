@@ -2,8 +2,9 @@
 # qkit qmp against a real QEMU: replies as JSON, typed KEY=VALUE arguments,
 # KEY:=JSON and --args, QMP errors (exit 1), usage errors (exit 2), and
 # --events streaming until QEMU quits or the user interrupts.
-# QEMU serves one client per monitor, so it gets two: one for the event
-# stream, one for commands. A watchdog kills QEMU whatever happens.
+# A QEMU-served monitor takes one client, so it gets two: one for the event
+# stream, one for commands; a VM qkit supervises serves any number (tested
+# at the end). A watchdog kills QEMU whatever happens.
 set -u
 qkit=$1
 dir=$(mktemp -d)
@@ -153,6 +154,65 @@ out=$("$qkit" start --name qmpcli --detach --paused -- qemu-system-x86_64 -machi
 	-display none -nodefaults -no-user-config 2>&1) || fail "qkit start: $out"
 out=$("$qkit" qmp qmpcli query-status) || fail "qkit qmp NAME query-status exited $?"
 echo "$out" | grep -q '"status": "prelaunch"' || fail "query-status by VM name printed: $out"
+out=$("$qkit" qmp qmpcli query-name) || fail "query-name exited $?"
+echo "$out" | grep -q '"name": "qmpcli"' || fail "qkit start --name did not name the guest: $out"
+
+# The supervisor serves the VM's socket to any number of clients at once
+# (QEMU's own socket monitor takes one): an event stream stays connected
+# while other clients run commands, two of them concurrently.
+"$qkit" qmp qmpcli --events STOP RESUME >"$dir/mux-events" 2>"$dir/mux-events.err" &
+events_pid=$!
+for _ in $(seq 50); do
+	timeout 10 "$qkit" qmp --timeout 5 qmpcli cont >/dev/null || fail "cont next to an event stream"
+	timeout 10 "$qkit" qmp --timeout 5 qmpcli stop >/dev/null || fail "stop next to an event stream"
+	grep -q '"event":"STOP"' "$dir/mux-events" && break
+	sleep 0.1
+done
+grep -q '"event":"STOP"' "$dir/mux-events" || fail "the event stream saw no STOP: $(cat "$dir/mux-events.err")"
+timeout 10 "$qkit" qmp --timeout 5 qmpcli query-name >"$dir/mux-a" 2>&1 &
+a_pid=$!
+timeout 10 "$qkit" qmp --timeout 5 qmpcli query-status >"$dir/mux-b" 2>&1 &
+b_pid=$!
+wait "$a_pid" || fail "a concurrent query-name failed: $(cat "$dir/mux-a")"
+wait "$b_pid" || fail "a concurrent query-status failed: $(cat "$dir/mux-b")"
+grep -q '"name": "qmpcli"' "$dir/mux-a" || fail "concurrent query-name printed: $(cat "$dir/mux-a")"
+grep -q '"status": "paused"' "$dir/mux-b" || fail "concurrent query-status printed: $(cat "$dir/mux-b")"
+lines=$(grep -c . "$dir/mux-events")
+"$qkit" qmp qmpcli cont >/dev/null || fail "cont"
+for _ in $(seq 50); do
+	[ "$(grep -c . "$dir/mux-events")" -gt "$lines" ] && break
+	sleep 0.1
+done
+tail -1 "$dir/mux-events" | grep -q '"event":"RESUME"' || fail "no RESUME after cont: $(cat "$dir/mux-events")"
+kill -0 "$events_pid" 2>/dev/null || fail "the event stream ended: $(cat "$dir/mux-events.err")"
+# A raw client: negotiation is required first, ids come back as sent.
+out=$(python3 - "$QKIT_RUNTIME_DIR/vms/qmpcli/qmp.sock" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rw")
+def rx(): return json.loads(f.readline())
+def tx(m): f.write(json.dumps(m) + "\n"); f.flush()
+g = rx(); assert "version" in g["QMP"], g
+tx({"execute": "query-status", "id": "early"}); r = rx()
+assert r["error"]["class"] == "CommandNotFound" and r["id"] == "early", r
+tx({"execute": "qmp_capabilities"}); assert rx() == {"return": {}}
+tx({"execute": "query-name", "id": {"mine": [1]}}); r = rx()
+assert r == {"return": {"name": "qmpcli"}, "id": {"mine": [1]}}, r
+tx({"execute": "no-such-command", "id": 7}); r = rx()
+assert r["error"]["class"] == "CommandNotFound" and r["id"] == 7, r
+# A descriptor sent with getfd reaches QEMU with it; closefd then finds it.
+import os
+rd, wr = os.pipe()
+socket.send_fds(s, [json.dumps({"execute": "getfd", "arguments": {"fdname": "p"}, "id": 8}).encode() + b"\n"], [rd])
+r = rx(); assert r == {"return": {}, "id": 8}, r
+tx({"execute": "closefd", "arguments": {"fdname": "p"}, "id": 9}); r = rx()
+assert r == {"return": {}, "id": 9}, r
+tx({"execute": "closefd", "arguments": {"fdname": "p"}, "id": 10}); r = rx()
+assert "error" in r and r["id"] == 10, r
+print("raw ok")
+PY
+) || fail "a raw QMP client: $out"
+kill -TERM "$events_pid"
+wait "$events_pid"
 err=$("$qkit" qmp no-such-vm query-status 2>&1)
 [ $? -eq 1 ] || fail "an unknown VM name did not exit 1"
 [ "$err" = 'qkit qmp: no VM named "no-such-vm"' ] || fail "an unknown VM name said: $err"

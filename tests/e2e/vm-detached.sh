@@ -2,8 +2,9 @@
 # Detached VMs through the CLI, with the real QEMU (-machine none, paused):
 # start, ps (table and JSON), duplicate-name refusal, stop, kill, a launch
 # failure that quotes QEMU and leaves no state, stale state after the
-# supervisor is SIGKILLed (QEMU must be gone within 1 s), and a foreground
-# --timeout.
+# supervisor is SIGKILLed (QEMU must be gone within 1 s), the whole ladder
+# against a QEMU that answers nothing, fds the supervisor must not keep,
+# and a foreground --timeout.
 set -u
 qkit=$1
 export QKIT_RUNTIME_DIR
@@ -84,11 +85,34 @@ took=$((($(date +%s%N) - start) / 1000000))
 	fail "stop-timeout-honoured: took ${took} ms; $(cat "$QKIT_RUNTIME_DIR/eps.err")"
 rm -f "$QKIT_RUNTIME_DIR/eps.err"
 
-# kill
-"$qkit" start --name beta --detach --paused -- $qemu >/dev/null
+# kill; the supervisor keeps nothing its starter left open but stdio (fd 7 here)
+"$qkit" start --name beta --detach --paused -- $qemu >/dev/null 7>"$QKIT_RUNTIME_DIR/held"
 pid=$(json_field beta pid)
+sup=$(json_field beta supervisor_pid)
+held=$(ls -l "/proc/$sup/fd" "/proc/$pid/fd" 2>/dev/null | grep -c "$QKIT_RUNTIME_DIR/held")
+[ -d "/proc/$sup/fd" ] && [ "$held" -eq 0 ] && ok detached-closes-inherited-fds ||
+	fail "detached-closes-inherited-fds: $(ls -l "/proc/$sup/fd")"
+rm -f "$QKIT_RUNTIME_DIR/held"
 "$qkit" kill beta && ! alive "$pid" && [ ! -e "$QKIT_RUNTIME_DIR/vms/beta" ] && ok kill ||
 	fail "kill: pid $pid, $(ls "$QKIT_RUNTIME_DIR/vms")"
+
+# a QEMU that answers nothing (SIGSTOP): the ladder goes all the way to
+# SIGKILL within its budget; QEMU is reaped, the supervisor and state gone
+"$qkit" start --name hung --detach -- $qemu >/dev/null
+pid=$(json_field hung pid)
+sup=$(json_field hung supervisor_pid)
+kill -STOP "$pid"
+start=$(date +%s)
+"$qkit" -v stop --timeout 1 hung 2>"$QKIT_RUNTIME_DIR/hung.err"
+st=$?
+took=$(($(date +%s) - start))
+if [ $st -eq 0 ] && ! [ -e "/proc/$pid" ] && ! alive "$sup" && [ ! -e "$QKIT_RUNTIME_DIR/vms/hung" ] &&
+	[ "$took" -le 14 ] && ! grep -q "did not finish the stop ladder" "$QKIT_RUNTIME_DIR/hung.err"; then
+	ok stop-ladder-sigkills-hung-qemu
+else
+	fail "stop-ladder-sigkills-hung-qemu: status $st, ${took}s, $(cat "$QKIT_RUNTIME_DIR/hung.err")"
+fi
+rm -f "$QKIT_RUNTIME_DIR/hung.err"
 
 # a launch failure is QEMU's own words, and leaves no state behind
 out=$("$qkit" start --name gamma --detach -- $qemu -device foo 2>&1)
