@@ -1,0 +1,46 @@
+#!/bin/sh
+# qkit exec --arch aarch64 with the Debian arm64 kernel, its modules and the
+# arm64 static busybox from tests/guest/prepare-arch: virtio-pci, the
+# virtio-serial ports and the 9p share of the current directory work on the
+# virt machine; stdout and stderr arrive apart, the exit status comes back,
+# --module loads a module from the arm64 tree; no QEMU is left.
+# Usage: arch-exec.sh QKIT
+set -u
+qkit=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") # absolute: the test changes directory
+guest=$("$(dirname "$0")/../guest/prepare-arch" aarch64) ||
+	{ echo "FAIL: no aarch64 guest assets: tests/guest/prepare-arch aarch64 failed (above)"; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# A kernel path no other QEMU has on its command line, to look for leftovers by.
+ln -s "$guest/vmlinuz" "$tmp/vmlinuz"
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+run() {
+	timeout --signal=KILL 150 "$qkit" exec --arch aarch64 --kernel "$tmp/vmlinuz" \
+		--modules "$guest/modules" --busybox "$guest/busybox" --timeout 120 "$@"
+}
+
+mkdir "$tmp/work"
+cd "$tmp/work"
+start=$(date +%s.%N)
+run -- sh -c 'echo out; echo err >&2; uname -m >arch.txt; exit 3' >../out.txt 2>../err.txt
+status=$?
+secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+[ "$status" -eq 3 ] || fail "exit 3 gave status $status; stderr: $(cat ../err.txt)"
+[ "$(cat ../out.txt)" = out ] || fail "stdout was '$(cat ../out.txt)', not 'out'"
+[ "$(cat ../err.txt)" = err ] || fail "stderr was '$(cat ../err.txt)', not 'err'"
+# Written by the guest into the shared current directory.
+[ "$(cat arch.txt 2>/dev/null)" = aarch64 ] || fail "the guest's uname -m in the share was '$(cat arch.txt 2>/dev/null)'"
+
+run --module isofs -- sh -c 'grep -c "^isofs " /proc/modules' >../out.txt 2>../err.txt
+status=$?
+[ "$status" -eq 0 ] && [ "$(cat ../out.txt)" = 1 ] ||
+	fail "--module isofs: status $status, '$(cat ../out.txt)' $(cat ../err.txt)"
+cd "$tmp"
+
+if pgrep -f -- "$tmp/vmlinuz" >/dev/null; then
+	fail "a QEMU is left running after qkit exec: $(pgrep -af -- "$tmp/vmlinuz")"
+	kill -KILL $(pgrep -f -- "$tmp/vmlinuz") 2>/dev/null
+fi
+[ "$fails" -eq 0 ] || exit 1
+echo "ok: aarch64 exec: stdout, stderr, status 3 (first run $secs s), 9p share, --module; no QEMU left"
