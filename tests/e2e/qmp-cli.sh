@@ -213,6 +213,9 @@ PY
 ) || fail "a raw QMP client: $out"
 kill -TERM "$events_pid"
 wait "$events_pid"
+# A timeout below 1 ms is 1 ms (it may pass or time out under load), never 0.
+err=$("$qkit" qmp --timeout 0.0001 qmpcli query-status 2>&1)
+echo "$err" | grep -q "within 0 ms" && fail "--timeout 0.0001 became 0 ms: $err"
 err=$("$qkit" qmp no-such-vm query-status 2>&1)
 [ $? -eq 1 ] || fail "an unknown VM name did not exit 1"
 [ "$err" = 'qkit qmp: no VM named "no-such-vm"' ] || fail "an unknown VM name said: $err"
