@@ -2,7 +2,6 @@
 #include "doctor.h"
 
 #include <dirent.h>
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -24,7 +23,10 @@
 #include <qkit/kernel.h>
 
 #include "buf.h"
+#include "elf.h"
+#include "fileio.h"
 #include "kmod.h"
+#include "process.h"
 #include "spec-internal.h"
 #include "util.h"
 
@@ -86,23 +88,8 @@ void doctor_checks_free(struct doctor_check *checks, size_t n)
 
 static char *find_in_path(const char *name)
 {
-	const char *path = getenv("PATH");
-	if (!path || !*path)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	for (const char *p = path; *p;) {
-		size_t len = strcspn(p, ":");
-		char *full = NULL;
-		if (asprintf(&full, "%.*s/%s", len ? (int)len : 1, len ? p : ".", name) >= 0) {
-			struct stat st;
-			if (stat(full, &st) == 0 && S_ISREG(st.st_mode) && access(full, X_OK) == 0)
-				return full;
-			free(full);
-		}
-		p += len;
-		if (*p == ':')
-			p++;
-	}
-	return NULL;
+	char *path = NULL;
+	return process_find_program(&path, name, NULL) < 0 ? NULL : path;
 }
 
 /* Run argv and keep the first line it prints; its exit status, or -1. */
@@ -187,38 +174,16 @@ static void check_tool(struct checks *c, const char *name, const char *package, 
 	add(c, name, DOCTOR_OK, NULL, "QEMU %s (%s)", *version ? version : line, path);
 }
 
-/* Whether the ELF file at path asks for a program interpreter (is dynamic). */
+/* Whether the ELF file at path asks for a program interpreter (is dynamic); -1 if not ELF. */
 static int elf_is_dynamic(const char *path)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	_cleanup_free_ uint8_t *d = NULL;
+	size_t len;
+	struct elf_image e;
+	char why[160];
+	if (file_read_all(path, 64u << 20, &d, &len, NULL) < 0 || elf_parse(&e, d, len, why, sizeof(why)) < 0)
 		return -1;
-	Elf64_Ehdr eh;
-	if (pread(fd, &eh, sizeof(eh), 0) != sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0)
-		return -1;
-	if (eh.e_ident[EI_CLASS] == ELFCLASS64) {
-		for (unsigned i = 0; i < eh.e_phnum; i++) {
-			Elf64_Phdr ph;
-			if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (uint64_t)i * eh.e_phentsize)) !=
-			    sizeof(ph))
-				return -1;
-			if (ph.p_type == PT_INTERP)
-				return 1;
-		}
-		return 0;
-	}
-	Elf32_Ehdr e32;
-	if (pread(fd, &e32, sizeof(e32), 0) != sizeof(e32))
-		return -1;
-	for (unsigned i = 0; i < e32.e_phnum; i++) {
-		Elf32_Phdr ph;
-		if (pread(fd, &ph, sizeof(ph), (off_t)(e32.e_phoff + (uint32_t)i * e32.e_phentsize)) !=
-		    sizeof(ph))
-			return -1;
-		if (ph.p_type == PT_INTERP)
-			return 1;
-	}
-	return 0;
+	return elf_has_phdr(&e, ELF_PT_INTERP);
 }
 
 static void check_busybox(struct checks *c)

@@ -12,9 +12,11 @@
 #include <qkit/initramfs.h>
 
 #include "buf.h"
+#include "elf.h"
 #include "fileio.h"
 #include "kmod.h"
 #include "log.h"
+#include "process.h"
 #include "util.h"
 
 struct entry {
@@ -329,7 +331,7 @@ int qk_initramfs_new(qk_initramfs **out, qk_error **err)
 	return 0;
 }
 
-/* Whether the ELF executable in the first bytes of a file needs a dynamic loader. */
+/* busybox must be a static ELF executable: the initramfs has no libraries. */
 static int check_static_elf(const char *path, qk_error **err)
 {
 	_cleanup_free_ uint8_t *d = NULL;
@@ -337,46 +339,22 @@ static int check_static_elf(const char *path, qk_error **err)
 	int r = file_read_all(path, 64u << 20, &d, &len, err);
 	if (r < 0)
 		return r;
-	if (len < 64 || memcmp(d, "\177ELF", 4) != 0 || d[5] != 1)
+	struct elf_image e;
+	char why[160];
+	if (elf_parse(&e, d, len, why, sizeof(why)) < 0)
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "busybox %s: %s", path, why);
+	if (elf_has_phdr(&e, ELF_PT_INTERP))
 		return qk_error_set(err, QK_ERR_INVALID, EINVAL,
-				    "busybox %s: not a little-endian ELF executable", path);
-	bool is64 = d[4] == 2;
-	uint64_t phoff = is64 ? get_le64(d + 32) : get_le32(d + 28);
-	unsigned phentsize = get_le16(d + (is64 ? 54 : 42)), phnum = get_le16(d + (is64 ? 56 : 44));
-	if (phentsize < 4 || phoff > len || (uint64_t)phnum * phentsize > len - phoff)
-		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "busybox %s: program headers lie outside the file",
-				    path);
-	for (unsigned i = 0; i < phnum; i++)
-		if (get_le32(d + phoff + (uint64_t)i * phentsize) == 3 /* PT_INTERP */)
-			return qk_error_set(err, QK_ERR_INVALID, EINVAL,
-					    "busybox %s: dynamically linked, but the initramfs has no libraries; "
-					    "use a static one (Debian: busybox-static)", path);
+				    "busybox %s: dynamically linked, but the initramfs has no libraries; "
+				    "use a static one (Debian: busybox-static)", path);
 	return 0;
-}
-
-static char *find_in_path(const char *name)
-{
-	const char *path = getenv("PATH");
-	if (!path || !*path)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	while (*path) {
-		size_t n = strcspn(path, ":");
-		char *cand = NULL;
-		if (n > 0 && asprintf(&cand, "%.*s/%s", (int)n, path, name) > 0 && access(cand, X_OK) == 0)
-			return cand;
-		free(cand);
-		path += n;
-		path += *path == ':';
-	}
-	return NULL;
 }
 
 int qk_initramfs_add_busybox(qk_initramfs *ir, const char *busybox, qk_error **err)
 {
 	_cleanup_free_ char *found = NULL;
 	if (!busybox) {
-		found = find_in_path("busybox");
-		if (!found)
+		if (process_find_program(&found, "busybox", NULL) < 0)
 			return qk_error_set(err, QK_ERR_NOT_FOUND, ENOENT,
 					    "busybox: not found in PATH; install busybox-static or give its path");
 		busybox = found;

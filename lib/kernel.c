@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "cache.h"
 #include "decompress.h"
+#include "elf.h"
 #include "fileio.h"
 #include "log.h"
 #include "util.h"
@@ -41,7 +42,6 @@ enum {
 };
 
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
-#define PT_NOTE 4
 
 static const char *const compression_names[] = {
 	[QK_KCOMP_NONE] = "none", [QK_KCOMP_GZIP] = "gzip", [QK_KCOMP_BZIP2] = "bzip2",
@@ -175,35 +175,19 @@ static int find_pvh_note(const uint8_t *p, uint64_t size, uint64_t *entry)
 
 int qk_kernel_pvh_entry(const void *data, size_t len, uint64_t *entry, qk_error **err)
 {
-	const uint8_t *d = data;
-	if (len < 52 || memcmp(d, "\177ELF", 4) != 0)
-		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "vmlinux: not an ELF file");
-	bool is64 = d[4] == 2;
-	if ((d[4] != 1 && d[4] != 2) || d[5] != 1)
-		return qk_error_set(err, QK_ERR_INVALID, EINVAL,
-				    "vmlinux: ELF class %u, data encoding %u: want 32/64-bit little-endian",
-				    d[4], d[5]);
-	if (is64 && len < 64)
-		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "vmlinux: ELF header is truncated");
-
-	uint64_t phoff = is64 ? get_le64(d + 32) : get_le32(d + 28);
-	uint16_t phentsize = get_le16(d + (is64 ? 54 : 42));
-	uint16_t phnum = get_le16(d + (is64 ? 56 : 44));
-	if (phentsize < (is64 ? 56 : 32) || phoff > len || (uint64_t)phnum * phentsize > len - phoff)
-		return qk_error_set(err, QK_ERR_INVALID, EINVAL,
-				    "vmlinux: program headers (offset %" PRIu64 ", %u of %u bytes) lie outside the file",
-				    phoff, phnum, phentsize);
-
-	for (unsigned i = 0; i < phnum; i++) {
-		const uint8_t *ph = d + phoff + (uint64_t)i * phentsize;
-		if (get_le32(ph) != PT_NOTE)
+	struct elf_image e;
+	char why[160];
+	if (elf_parse(&e, data, len, why, sizeof(why)) < 0)
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "vmlinux: %s", why);
+	for (unsigned i = 0; i < e.phnum; i++) {
+		struct elf_phdr ph;
+		elf_phdr(&e, i, &ph);
+		if (ph.type != ELF_PT_NOTE)
 			continue;
-		uint64_t off = is64 ? get_le64(ph + 8) : get_le32(ph + 4);
-		uint64_t filesz = is64 ? get_le64(ph + 32) : get_le32(ph + 16);
-		if (off > len || filesz > len - off)
+		if (ph.offset > len || ph.filesz > len - ph.offset)
 			return qk_error_set(err, QK_ERR_INVALID, EINVAL,
 					    "vmlinux: program header %u (PT_NOTE) lies outside the file", i);
-		int r = find_pvh_note(d + off, filesz, entry);
+		int r = find_pvh_note(e.data + ph.offset, ph.filesz, entry);
 		if (r < 0)
 			return qk_error_set(err, QK_ERR_INVALID, EINVAL,
 					    "vmlinux: program header %u (PT_NOTE) holds a malformed note", i);
