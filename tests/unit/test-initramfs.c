@@ -24,7 +24,7 @@
 #include "fileio.h"
 #include "util.h"
 
-static char tmpdir[64];
+#include "testutil.h"
 
 struct item {
 	char *path;
@@ -98,27 +98,12 @@ static size_t position(struct listing *l, const char *path)
 	return (size_t)(item(l, path) - l->items);
 }
 
-static char *tmp_path(const char *name)
-{
-	char *p;
-	assert_true(asprintf(&p, "%s/%s", tmpdir, name) > 0);
-	return p;
-}
-
-static void spit(const char *path, const void *data, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
-}
-
 static qk_initramfs *sample(void)
 {
 	qk_initramfs *ir = NULL;
 	qk_error *err = NULL;
-	char *src = tmp_path("hello.sh");
-	spit(src, "#!/bin/sh\necho hello\n", 21);
+	char *src = test_path(test_dir(), "hello.sh");
+	test_write_file(src, "#!/bin/sh\necho hello\n", 21);
 	chmod(src, 0750);
 	assert_int_equal(qk_initramfs_new(&ir, &err), 0);
 	assert_int_equal(qk_initramfs_add_file(ir, src, "/usr/local/bin/hello", -1, &err), 0);
@@ -184,7 +169,7 @@ static void every_compression_reads_back(void **state)
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		qk_initramfs *ir = sample();
 		qk_error *err = NULL;
-		char *out = tmp_path("sample.cpio");
+		char *out = test_path(test_dir(), "sample.cpio");
 		assert_int_equal(qk_initramfs_write(ir, out, cases[i].c, &err), 0);
 		uint8_t *d;
 		size_t len;
@@ -202,7 +187,7 @@ static void every_compression_reads_back(void **state)
 
 static void same_inputs_same_bytes(void **state)
 {
-	char *a = tmp_path("a.cpio.gz"), *b = tmp_path("b.cpio.gz");
+	char *a = test_path(test_dir(), "a.cpio.gz"), *b = test_path(test_dir(), "b.cpio.gz");
 	qk_initramfs *ir = sample();
 	assert_int_equal(qk_initramfs_write(ir, a, QK_INITRAMFS_GZIP, NULL), 0);
 	qk_initramfs_free(ir);
@@ -262,7 +247,7 @@ static void bad_entries_are_refused(void **state)
 	/* The generated init without a shell to run it. */
 	qk_initramfs_init_opts o = QK_INITRAMFS_INIT_OPTS_INIT;
 	assert_int_equal(qk_initramfs_set_init(ir, &o, &err), 0);
-	char *out = tmp_path("noshell.cpio");
+	char *out = test_path(test_dir(), "noshell.cpio");
 	assert_int_equal(qk_initramfs_write(ir, out, QK_INITRAMFS_NONE, &err), -ENOENT);
 	assert_non_null(strstr(qk_error_message(err), "needs /bin/busybox"));
 	assert_int_equal(access(out, F_OK), -1);
@@ -281,7 +266,7 @@ static void own_init_script_replaces_the_generated_one(void **state)
 	static const char script[] = "#!/bin/custom\nexit 0\n";
 	assert_int_equal(qk_initramfs_set_init_script(ir, script, sizeof(script) - 1, &err), 0);
 	/* No busybox needed: the generated init, which would need it, is gone. */
-	char *out = tmp_path("own-init.cpio");
+	char *out = test_path(test_dir(), "own-init.cpio");
 	assert_int_equal(qk_initramfs_write(ir, out, QK_INITRAMFS_NONE, &err), 0);
 	struct listing *l = list_archive(out);
 	struct item *init = item(l, "init");
@@ -337,7 +322,7 @@ static void generated_init_runs_the_payload(void **state)
 	o.argc = 3;
 	o.cwd = "/mnt/src";
 	assert_int_equal(qk_initramfs_set_init(ir, &o, &err), 0);
-	char *out = tmp_path("init.cpio.gz");
+	char *out = test_path(test_dir(), "init.cpio.gz");
 	assert_int_equal(qk_initramfs_write(ir, out, QK_INITRAMFS_GZIP, &err), 0);
 
 	struct listing *l = list_archive(out);
@@ -356,16 +341,16 @@ static void generated_init_runs_the_payload(void **state)
 	assert_non_null(strstr(t, "poweroff -f"));
 
 	/* The script is valid shell, and its quoting gives the payload its argv back. */
-	char *script = tmp_path("init.sh");
-	spit(script, t, init->len);
+	char *script = test_path(test_dir(), "init.sh");
+	test_write_file(script, t, init->len);
 	char cmd[512];
 	snprintf(cmd, sizeof(cmd), "%s sh -n '%s'", bb, script);
 	assert_int_equal(system(cmd), 0);
 	snprintf(cmd, sizeof(cmd),
 		 "%s sh -c \"$(sed -n -e '/^export GREETING/p' -e '/^( exec/p' '%s')\" > '%s/payload.out'", bb,
-		 script, tmpdir);
+		 script, test_dir());
 	assert_int_equal(WEXITSTATUS(system(cmd)), 7);
-	char *po = tmp_path("payload.out");
+	char *po = test_path(test_dir(), "payload.out");
 	uint8_t *d;
 	size_t len;
 	assert_int_equal(file_read_all(po, 4096, &d, &len, NULL), 0);
@@ -419,7 +404,7 @@ static void debian_modules_are_added_in_order(void **state)
 	err = NULL;
 	qk_initramfs_init_opts o = QK_INITRAMFS_INIT_OPTS_INIT;
 	assert_int_equal(qk_initramfs_set_init(ir, &o, &err), 0);
-	char *out = tmp_path("modules.cpio.zst");
+	char *out = test_path(test_dir(), "modules.cpio.zst");
 	assert_int_equal(qk_initramfs_write(ir, out, QK_INITRAMFS_ZSTD, &err), 0);
 
 	struct listing *l = list_archive(out);
@@ -464,19 +449,6 @@ static void debian_modules_are_added_in_order(void **state)
 	free(bb);
 }
 
-static int setup(void **state)
-{
-	strcpy(tmpdir, "/tmp/qkit-test-initramfs.XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -488,5 +460,5 @@ int main(void)
 		cmocka_unit_test(generated_init_runs_the_payload),
 		cmocka_unit_test(debian_modules_are_added_in_order),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, test_dir_setup, test_dir_teardown);
 }

@@ -26,12 +26,12 @@
 #include "decompress.h"
 #include "util.h"
 
+#include "testutil.h"
+
 #define PVH_ENTRY 0x1000850u
 #define ELF_SIZE (1u << 20)
 /* Larger than one 8 MiB lz4 legacy block, so its block framing is exercised. */
 #define ELF_SIZE_LZ4 (9u << 20)
-
-static char tmpdir[64];
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -109,31 +109,24 @@ static uint8_t *make_elf(bool pvh, size_t size)
 	return e;
 }
 
-static uint8_t *slurp(const char *path, size_t *len)
+/* A fresh directory for one test's kernel cache (opts.cache_dir). */
+static char *new_cache(const char *name)
 {
-	uint8_t *d = NULL;
-	assert_int_equal(file_read_all(path, 1u << 30, &d, len, NULL), 0);
-	return d;
-}
-
-static void spit(const char *path, const void *data, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
+	char *p = test_path(test_dir(), name);
+	assert_int_equal(mkdir(p, 0700), 0);
+	return p;
 }
 
 /* Compress with a shell command reading stdin, writing stdout. */
 static uint8_t *compress_with(const char *cmd, const uint8_t *in, size_t len, size_t *out_len)
 {
 	char src[128], dst[128], line[512];
-	snprintf(src, sizeof(src), "%s/payload.in", tmpdir);
-	snprintf(dst, sizeof(dst), "%s/payload.out", tmpdir);
-	spit(src, in, len);
+	snprintf(src, sizeof(src), "%s/payload.in", test_dir());
+	snprintf(dst, sizeof(dst), "%s/payload.out", test_dir());
+	test_write_file(src, in, len);
 	snprintf(line, sizeof(line), "%s < %s > %s", cmd, src, dst);
 	assert_int_equal(system(line), 0);
-	return slurp(dst, out_len);
+	return test_read_file(dst, out_len);
 }
 
 /*
@@ -189,8 +182,8 @@ static char *write_bzimage(const char *name, const struct format_case *fc, bool 
 	uint8_t *c = compress_with(fc->cmd, elf, fc->size, &clen);
 	uint8_t *bz = make_bzimage(c, clen, (uint32_t)fc->size, fc->with_size, 0x020f, &blen);
 	char *path;
-	assert_true(asprintf(&path, "%s/%s", tmpdir, name) > 0);
-	spit(path, bz, blen);
+	assert_true(asprintf(&path, "%s/%s", test_dir(), name) > 0);
+	test_write_file(path, bz, blen);
 	free(c);
 	free(bz);
 	if (elf_out)
@@ -262,8 +255,8 @@ static void bad_headers_name_what_is_wrong(void **state)
 	uint8_t payload[64] = { 0x1f, 0x8b, 8 };
 	size_t len;
 
-	snprintf(path, sizeof(path), "%s/notkernel", tmpdir);
-	spit(path, "hello, this is not a kernel", 27);
+	snprintf(path, sizeof(path), "%s/notkernel", test_dir());
+	test_write_file(path, "hello, this is not a kernel", 27);
 	assert_int_equal(qk_kernel_inspect(path, &info, &err), -EINVAL);
 	assert_non_null(strstr(qk_error_message(err), "\"HdrS\""));
 	assert_int_equal(qk_error_get_kind(err), QK_ERR_INVALID);
@@ -271,7 +264,7 @@ static void bad_headers_name_what_is_wrong(void **state)
 	err = NULL;
 
 	uint8_t *bz = make_bzimage(payload, sizeof(payload), 0, false, 0x0206, &len);
-	spit(path, bz, len);
+	test_write_file(path, bz, len);
 	assert_int_equal(qk_kernel_inspect(path, &info, &err), -EINVAL);
 	assert_non_null(strstr(qk_error_message(err), "boot protocol 2.06"));
 	qk_error_free(err);
@@ -280,7 +273,7 @@ static void bad_headers_name_what_is_wrong(void **state)
 	/* payload_length beyond the end of the file */
 	put16(bz + 0x206, 0x020f);
 	put32(bz + 0x24c, 1u << 20);
-	spit(path, bz, len);
+	test_write_file(path, bz, len);
 	assert_int_equal(qk_kernel_inspect(path, &info, &err), -EINVAL);
 	assert_non_null(strstr(qk_error_message(err), "lies outside the file"));
 	qk_error_free(err);
@@ -292,11 +285,11 @@ static void corrupt_payload_is_reported(void **state)
 	uint8_t *bz;
 	size_t len;
 	char *path = write_bzimage("corrupt", &formats[3], true, NULL);
-	bz = slurp(path, &len);
+	bz = test_read_file(path, &len);
 	/* Damage the middle of the xz stream. */
 	for (size_t i = 0; i < 64; i++)
 		bz[len / 2 + i] ^= 0x55;
-	spit(path, bz, len);
+	test_write_file(path, bz, len);
 
 	uint8_t *out = NULL;
 	size_t n;
@@ -308,9 +301,7 @@ static void corrupt_payload_is_reported(void **state)
 
 	/* Fast boot falls back to the kernel as it is rather than failing. */
 	qk_kernel_fast_boot_opts opts = QK_KERNEL_FAST_BOOT_OPTS_INIT;
-	char cache[128];
-	snprintf(cache, sizeof(cache), "%s/cache-corrupt", tmpdir);
-	mkdir(cache, 0700);
+	_cleanup_free_ char *cache = new_cache("cache-corrupt");
 	opts.cache_dir = cache;
 	qk_kernel_fast_boot_result res;
 	assert_int_equal(qk_kernel_fast_boot(path, &opts, &res, NULL), 0);
@@ -334,7 +325,7 @@ static void fast_boot_caches_verifies_and_rebuilds(void **state)
 	uint8_t *elf;
 	char *path = write_bzimage("bzImage-pvh", &formats[6], true, &elf);
 	char xdg[128];
-	snprintf(xdg, sizeof(xdg), "%s/xdg", tmpdir);
+	snprintf(xdg, sizeof(xdg), "%s/xdg", test_dir());
 	setenv("XDG_CACHE_HOME", xdg, 1);
 
 	qk_kernel_fast_boot_result res;
@@ -346,7 +337,7 @@ static void fast_boot_caches_verifies_and_rebuilds(void **state)
 	assert_memory_equal(res.path, xdg, strlen(xdg));
 	assert_non_null(strstr(res.path, "/qkit/kernel/"));
 	size_t n;
-	uint8_t *got = slurp(res.path, &n);
+	uint8_t *got = test_read_file(res.path, &n);
 	assert_int_equal(n, ELF_SIZE);
 	assert_memory_equal(got, elf, n);
 	free(got);
@@ -363,14 +354,14 @@ static void fast_boot_caches_verifies_and_rebuilds(void **state)
 	qk_kernel_fast_boot_result_clear(&res);
 
 	/* Same size, one byte changed: detected by the hash and rebuilt. */
-	got = slurp(cached, &n);
+	got = test_read_file(cached, &n);
 	got[n / 3] ^= 1;
-	spit(cached, got, n);
+	test_write_file(cached, got, n);
 	free(got);
 	assert_int_equal(qk_kernel_fast_boot(path, NULL, &res, &err), 0);
 	assert_true(res.pvh);
 	assert_false(res.cache_hit);
-	got = slurp(cached, &n);
+	got = test_read_file(cached, &n);
 	assert_memory_equal(got, elf, ELF_SIZE);
 	free(got);
 	qk_kernel_fast_boot_result_clear(&res);
@@ -379,7 +370,7 @@ static void fast_boot_caches_verifies_and_rebuilds(void **state)
 	assert_int_equal(truncate(cached, 1000), 0);
 	assert_int_equal(qk_kernel_fast_boot(path, NULL, &res, &err), 0);
 	assert_false(res.cache_hit);
-	got = slurp(cached, &n);
+	got = test_read_file(cached, &n);
 	assert_int_equal(n, ELF_SIZE);
 	free(got);
 	qk_kernel_fast_boot_result_clear(&res);
@@ -400,9 +391,7 @@ static void no_pvh_note_boots_the_bzimage(void **state)
 {
 	char *path = write_bzimage("bzImage-nopvh", &formats[0], false, NULL);
 	qk_kernel_fast_boot_opts opts = QK_KERNEL_FAST_BOOT_OPTS_INIT;
-	char cache[128];
-	snprintf(cache, sizeof(cache), "%s/cache-nopvh", tmpdir);
-	mkdir(cache, 0700);
+	_cleanup_free_ char *cache = new_cache("cache-nopvh");
 	opts.cache_dir = cache;
 
 	qk_kernel_fast_boot_result res;
@@ -422,8 +411,8 @@ static void no_pvh_note_boots_the_bzimage(void **state)
 
 	/* Not a bzImage at all: used as it is, with the reason. */
 	char other[128];
-	snprintf(other, sizeof(other), "%s/Image", tmpdir);
-	spit(other, "arm64 kernels look different", 28);
+	snprintf(other, sizeof(other), "%s/Image", test_dir());
+	test_write_file(other, "arm64 kernels look different", 28);
 	assert_int_equal(qk_kernel_fast_boot(other, &opts, &res, NULL), 0);
 	assert_string_equal(res.path, other);
 	assert_non_null(strstr(res.reason, "HdrS"));
@@ -456,27 +445,25 @@ static void cache_keeps_the_most_recently_used(void **state)
 {
 	char *a = write_bzimage("bzImage-gc-a", &formats[0], true, NULL);
 	size_t len;
-	uint8_t *bz = slurp(a, &len);
+	uint8_t *bz = test_read_file(a, &len);
 	char b[256], c[256], hash[3][CACHE_HASH_HEX_SIZE];
-	snprintf(b, sizeof(b), "%s/bzImage-gc-b", tmpdir);
-	snprintf(c, sizeof(c), "%s/bzImage-gc-c", tmpdir);
+	snprintf(b, sizeof(b), "%s/bzImage-gc-b", test_dir());
+	snprintf(c, sizeof(c), "%s/bzImage-gc-c", test_dir());
 	/* Another kernel_version string: another bzImage, another entry. */
 	bz[0x300] = 'B';
-	spit(b, bz, len);
+	test_write_file(b, bz, len);
 	bz[0x300] = 'C';
-	spit(c, bz, len);
+	test_write_file(c, bz, len);
 	const char *kernels[3] = { a, b, c };
 	for (int i = 0; i < 3; i++) {
 		uint8_t h[CACHE_HASH_SIZE];
-		uint8_t *d = slurp(kernels[i], &len);
+		uint8_t *d = test_read_file(kernels[i], &len);
 		cache_hash_buffer(d, len, h);
 		cache_hash_hex(h, hash[i]);
 		free(d);
 	}
 
-	char cache[256];
-	snprintf(cache, sizeof(cache), "%s/cache-gc", tmpdir);
-	assert_int_equal(mkdir(cache, 0700), 0);
+	_cleanup_free_ char *cache = new_cache("cache-gc");
 	qk_kernel_fast_boot_opts opts = QK_KERNEL_FAST_BOOT_OPTS_INIT;
 	opts.cache_dir = cache;
 	opts.cache_keep = 2;
@@ -499,13 +486,13 @@ static void cache_keeps_the_most_recently_used(void **state)
 	char p[512];
 	for (size_t i = 0; i < ARRAY_SIZE(left); i++) {
 		snprintf(p, sizeof(p), "%s/%s%s", cache, hash[1], left[i]);
-		spit(p, "x", 1);
+		test_write_file(p, "x", 1);
 		set_age(p, 2 * 3600);
 	}
 	snprintf(p, sizeof(p), "%s/%s.vmlinux.tmp.young1", cache, hash[1]);
-	spit(p, "x", 1);
+	test_write_file(p, "x", 1);
 	snprintf(p, sizeof(p), "%s/notes.txt", cache);
-	spit(p, "mine", 4);
+	test_write_file(p, "mine", 4);
 	set_age(p, 2 * 3600);
 	unsigned removed = 99;
 	qk_error *err = NULL;
@@ -525,7 +512,7 @@ static void cache_keeps_the_most_recently_used(void **state)
 	assert_false(exists_in(cache, hash[2], ".meta") || exists_in(cache, hash[2], ".vmlinux"));
 
 	/* A cache that was never made is empty, not an error. */
-	snprintf(p, sizeof(p), "%s/no-such-cache", tmpdir);
+	snprintf(p, sizeof(p), "%s/no-such-cache", test_dir());
 	assert_int_equal(qk_kernel_cache_gc(p, 0, &removed, &err), 0);
 	assert_int_equal(removed, 0);
 	free(bz);
@@ -546,19 +533,6 @@ static void detect_by_magic(void **state)
 	assert_string_equal(qk_kernel_compression_name(QK_KCOMP_LZ4), "lz4");
 }
 
-static int setup(void **state)
-{
-	strcpy(tmpdir, "/tmp/qkit-test-kernel.XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -571,5 +545,5 @@ int main(void)
 		cmocka_unit_test(no_pvh_note_boots_the_bzimage),
 		cmocka_unit_test(cache_keeps_the_most_recently_used),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, test_dir_setup, test_dir_teardown);
 }

@@ -22,23 +22,12 @@
 #include "kmod.h"
 #include "util.h"
 
-static char tmpdir[64];
-
-static void spit(const char *path, const void *data, size_t len)
-{
-	char dir[512];
-	snprintf(dir, sizeof(dir), "mkdir -p \"$(dirname '%s')\"", path);
-	assert_int_equal(system(dir), 0);
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
-}
+#include "testutil.h"
 
 static char *tree(const char *name)
 {
 	char *p;
-	assert_true(asprintf(&p, "%s/%s", tmpdir, name) > 0);
+	assert_true(asprintf(&p, "%s/%s", test_dir(), name) > 0);
 	assert_int_equal(mkdir(p, 0755), 0);
 	return p;
 }
@@ -47,7 +36,7 @@ static void put_file(const char *dir, const char *rel, const char *text)
 {
 	char path[512];
 	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	spit(path, text, strlen(text));
+	test_write_file(path, text, strlen(text));
 }
 
 static size_t count(char **v)
@@ -182,7 +171,7 @@ static void write_ko(const char *path, const char *modinfo_fields[], size_t n)
 	sh[0x18] = str_off & 0xff;
 	sh[0x19] = str_off >> 8;
 	sh[0x20] = sizeof(shstr);
-	spit(path, ko, sizeof(ko));
+	test_write_file(path, ko, sizeof(ko));
 }
 
 static void modinfo_is_used_without_modules_dep(void **state)
@@ -273,7 +262,7 @@ static void prepare_guest(void)
 	dir[strcspn(dir, "\n")] = '\0';
 	snprintf(guest_modules, sizeof(guest_modules), "%s/modules", dir);
 
-	snprintf(modinfo_view, sizeof(modinfo_view), "%s/modinfo-view", tmpdir);
+	snprintf(modinfo_view, sizeof(modinfo_view), "%s/modinfo-view", test_dir());
 	snprintf(cmd, sizeof(cmd),
 		 "mkdir -p '%s' && cp -rs '%s/kernel' '%s/kernel' && cp '%s/modules.order' '%s/modules.builtin' '%s/modules.builtin.modinfo' '%s/'",
 		 modinfo_view, guest_modules, modinfo_view, guest_modules, guest_modules, guest_modules, modinfo_view);
@@ -365,19 +354,6 @@ static void debian_modules_resolve(void **state)
 	kmod_db_free(info);
 }
 
-static int setup(void **state)
-{
-	strcpy(tmpdir, "/tmp/qkit-test-kmod.XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -386,5 +362,5 @@ int main(void)
 		cmocka_unit_test(modinfo_is_used_without_modules_dep),
 		cmocka_unit_test(debian_modules_resolve),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, test_dir_setup, test_dir_teardown);
 }

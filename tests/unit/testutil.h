@@ -21,7 +21,7 @@
 /* The group's scratch directory: /tmp/qkit-PROGRAM.XXXXXX. */
 static inline char *test_dir(void)
 {
-	static char dir[256];
+	static char dir[64];
 	return dir;
 }
 
@@ -29,7 +29,7 @@ static inline int test_dir_setup(void **state)
 {
 	(void)state;
 	extern char *program_invocation_short_name;
-	snprintf(test_dir(), 256, "/tmp/qkit-%s.XXXXXX", program_invocation_short_name);
+	snprintf(test_dir(), 64, "/tmp/qkit-%s.XXXXXX", program_invocation_short_name);
 	return mkdtemp(test_dir()) ? 0 : -1;
 }
 
