@@ -14,6 +14,7 @@ aarch64) machine=aarch64 ;;
 arm) machine=armv7l ;;
 i386) machine=i686 ;;
 s390x) machine=s390x ;;
+riscv64) machine=riscv64 ;;
 *) echo "FAIL: no uname -m known for $arch"; exit 1 ;;
 esac
 guest=$("$(dirname "$0")/../guest/prepare-arch" "$arch") ||
