@@ -3,19 +3,14 @@
 # content; a read-only share refuses writes (and nothing lands on the host).
 # Usage: exec-shares.sh QKIT
 set -u
-qkit=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") # absolute: the test changes directory
-guest=$("$(dirname "$0")/../guest/prepare") || { echo "FAIL: guest assets missing"; exit 1; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-run() { timeout --signal=KILL 120 "$qkit" exec --kernel "$guest/vmlinuz" "$@"; }
+. "$(dirname "$0")/lib.sh"
+e2e_setup "$1"
 
 mkdir "$tmp/rw" "$tmp/ro" "$tmp/work"
 echo 'host data' >"$tmp/ro/input"
 cd "$tmp/work"
 
-run --share "$tmp/rw:data" -- sh -c "echo 'written in the guest' >'$tmp/rw/out.txt' && echo here >cwd.txt" \
+exec_run --share "$tmp/rw:data" -- sh -c "echo 'written in the guest' >'$tmp/rw/out.txt' && echo here >cwd.txt" \
 	>out.txt 2>err.txt
 status=$?
 [ "$status" -eq 0 ] || fail "write run gave status $status: $(cat err.txt)"
@@ -23,17 +18,16 @@ status=$?
 	fail "the share's file holds '$(cat "$tmp/rw/out.txt" 2>/dev/null)'"
 [ "$(cat "$tmp/work/cwd.txt" 2>/dev/null)" = here ] || fail "the cwd share did not get cwd.txt"
 
-run --share "$tmp/ro::ro" -- sh -c "cat '$tmp/ro/input'; echo nope >'$tmp/ro/new'" >out.txt 2>err.txt
+exec_run --share "$tmp/ro::ro" -- sh -c "cat '$tmp/ro/input'; echo nope >'$tmp/ro/new'" >out.txt 2>err.txt
 status=$?
 [ "$status" -ne 0 ] || fail "writing into a read-only share succeeded"
 [ "$(cat out.txt)" = 'host data' ] || fail "reading the read-only share gave '$(cat out.txt)'"
 grep -q 'Read-only file system' err.txt || fail "no EROFS from the guest: $(cat err.txt)"
 [ ! -e "$tmp/ro/new" ] || fail "the read-only share got a new file on the host"
 
-run --share "$tmp/ro:bad tag" -- true >out.txt 2>err.txt
+exec_run --share "$tmp/ro:bad tag" -- true >out.txt 2>err.txt
 status=$?
 [ "$status" -eq 125 ] || fail "a bad tag gave status $status"
 grep -q 'tag "bad tag"' err.txt || fail "the bad tag is not named: $(cat err.txt)"
 
-[ "$fails" -eq 0 ] || exit 1
-echo "ok: guest writes reach the host, a read-only share refuses writes, bad tags are named"
+e2e_finish "guest writes reach the host, a read-only share refuses writes, bad tags are named"

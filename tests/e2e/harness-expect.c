@@ -20,21 +20,15 @@
 #include <qkit/harness.h>
 #include <qkit/initramfs.h>
 
-static char guest[4096];
-static char kernel_version[256];
+#include "common.h"
 
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
+static struct e2e_guest assets;
 
 static qk_harness *start(const char *append)
 {
 	char kernel[4200], initrd[4200];
-	snprintf(kernel, sizeof(kernel), "%s/vmlinuz", guest);
-	snprintf(initrd, sizeof(initrd), "%s/initramfs.cpio.gz", guest);
+	snprintf(kernel, sizeof(kernel), "%s/vmlinuz", assets.dir);
+	snprintf(initrd, sizeof(initrd), "%s/initramfs.cpio.gz", assets.dir);
 	qk_harness_options o = QK_HARNESS_OPTIONS_INIT;
 	o.kernel = kernel;
 	o.initrd = initrd;
@@ -57,7 +51,7 @@ static void expect_finds_boot_marker(void **state)
 		fail_msg("%s\n%s", qk_error_message(err), report);
 	}
 	char want[300];
-	snprintf(want, sizeof(want), "QKIT-GUEST-READY %s", kernel_version);
+	snprintf(want, sizeof(want), "QKIT-GUEST-READY %s", assets.kernel_version);
 	assert_string_equal(m.match, want);
 	/* The text before the match is the kernel's boot log. */
 	assert_non_null(strstr(m.before, "Linux version"));
@@ -72,10 +66,10 @@ static void expect_on_exiting_vm_fails_at_once(void **state)
 {
 	__attribute__((cleanup(qk_harness_freep))) qk_harness *h = start(NULL);
 	qk_error *err = NULL;
-	double t0 = now();
+	double t0 = e2e_now();
 	/* The guest powers off after its marker; the timeout is far away. */
 	int r = qk_harness_expect(h, "NEVER-PRINTED", QK_CONSOLE_SUBSTRING, 300000, NULL, &err);
-	double took = now() - t0;
+	double took = e2e_now() - t0;
 	assert_int_equal(r, -EPIPE);
 	assert_int_equal(qk_error_get_kind(err), QK_ERR_EXITED);
 	const char *msg = qk_error_message(err);
@@ -122,10 +116,10 @@ static void wait_timeout_kills_the_vm(void **state)
 {
 	__attribute__((cleanup(qk_harness_freep))) qk_harness *h = start(NULL);
 	qk_harness_end end;
-	double t0 = now();
+	double t0 = e2e_now();
 	assert_int_equal(qk_harness_wait(h, 500, &end, NULL), 0);
 	assert_int_equal(end, QK_HARNESS_TIMED_OUT);
-	assert_true(now() - t0 < 10);
+	assert_true(e2e_now() - t0 < 10);
 	qk_error *err = NULL;
 	assert_int_equal(qk_harness_send(h, "x", &err), -EPIPE);
 	qk_error_free(err);
@@ -145,7 +139,7 @@ static void build_event_guest(const char *path)
 		"echo '{\"event\": \"hello\", \"n\": 1}' >$p\n"
 		"echo 'not json' >$p\n";
 	char modules[4200];
-	snprintf(modules, sizeof(modules), "%s/modules", guest);
+	snprintf(modules, sizeof(modules), "%s/modules", assets.dir);
 	qk_initramfs *ir = NULL;
 	qk_error *err = NULL;
 	qk_initramfs_init_opts init = QK_INITRAMFS_INIT_OPTS_INIT;
@@ -169,7 +163,7 @@ static void event_channel_delivers_json_objects(void **state)
 	build_event_guest(initrd);
 
 	char kernel[4200];
-	snprintf(kernel, sizeof(kernel), "%s/vmlinuz", guest);
+	snprintf(kernel, sizeof(kernel), "%s/vmlinuz", assets.dir);
 	qk_harness_options o = QK_HARNESS_OPTIONS_INIT;
 	o.kernel = kernel;
 	o.initrd = initrd;
@@ -213,7 +207,7 @@ static void send_types_on_the_console(void **state)
 	qk_initramfs_free(ir);
 
 	char kernel[4200];
-	snprintf(kernel, sizeof(kernel), "%s/vmlinuz", guest);
+	snprintf(kernel, sizeof(kernel), "%s/vmlinuz", assets.dir);
 	qk_harness_options o = QK_HARNESS_OPTIONS_INIT;
 	o.kernel = kernel;
 	o.initrd = initrd;
@@ -248,9 +242,9 @@ static void waiting_for_an_event_fails_when_the_vm_ends(void **state)
 	__attribute__((cleanup(qk_harness_freep))) qk_harness *h = start(NULL);
 	qk_error *err = NULL;
 	json_t *ev = NULL;
-	double t0 = now();
+	double t0 = e2e_now();
 	assert_int_equal(qk_harness_wait_event(h, 300000, &ev, &err), -EPIPE);
-	assert_true(now() - t0 < 90);
+	assert_true(e2e_now() - t0 < 90);
 	assert_int_equal(qk_error_get_kind(err), QK_ERR_EXITED);
 	assert_string_equal(qk_error_message(err), "guest powered off: no event arrived before the VM ended");
 	qk_error_free(err);
@@ -262,21 +256,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s PREPARE\n", argv[0]);
 		return 2;
 	}
-	FILE *p = popen(argv[1], "r");
-	if (!p || !fgets(guest, sizeof(guest), p) || pclose(p) != 0) {
-		fprintf(stderr, "FAIL: %s did not give the guest assets\n", argv[1]);
+	if (e2e_guest_load(argv[1], &assets) < 0)
 		return 1;
-	}
-	guest[strcspn(guest, "\n")] = '\0';
-	char path[4200];
-	snprintf(path, sizeof(path), "%s/kernel-version", guest);
-	FILE *f = fopen(path, "r");
-	if (!f || !fgets(kernel_version, sizeof(kernel_version), f)) {
-		fprintf(stderr, "FAIL: cannot read %s\n", path);
-		return 1;
-	}
-	fclose(f);
-	kernel_version[strcspn(kernel_version, "\n")] = '\0';
 
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(expect_finds_boot_marker),

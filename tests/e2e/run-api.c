@@ -22,8 +22,9 @@
 
 #include <qkit/qkit.h>
 
-static char guest[4096];
-static char kernel_version[128];
+#include "common.h"
+
+static struct e2e_guest assets;
 static char runtime_dir[] = "/tmp/qkit-e2e-run-api.XXXXXX";
 
 struct output {
@@ -40,13 +41,6 @@ static void collect(const char *data, size_t len, void *userdata)
 	o->data[o->len] = '\0';
 }
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* A spec for a TCG x86_64 guest, name and a 120 s timeout set; kernel optional. */
 static qk_spec *new_spec(const char *name, bool kernel)
 {
@@ -58,9 +52,9 @@ static qk_spec *new_spec(const char *name, bool kernel)
 	assert_int_equal(qk_spec_append_string(spec, "machine.accel", "tcg", NULL), 0);
 	assert_int_equal(qk_spec_set_int(spec, "timeout", 120, NULL), 0);
 	if (kernel) {
-		snprintf(path, sizeof(path), "%s/vmlinuz", guest);
+		snprintf(path, sizeof(path), "%s/vmlinuz", assets.dir);
 		assert_int_equal(qk_spec_set_string(spec, "boot.kernel", path, NULL), 0);
-		snprintf(path, sizeof(path), "%s/initramfs.cpio.gz", guest);
+		snprintf(path, sizeof(path), "%s/initramfs.cpio.gz", assets.dir);
 		assert_int_equal(qk_spec_set_string(spec, "boot.initrd", path, NULL), 0);
 	}
 	return spec;
@@ -82,8 +76,8 @@ static void boots_and_powers_off(void **state)
 	assert_int_equal(res.end, QK_RUN_POWERED_OFF);
 	assert_int_equal(res.exit_status, 0);
 	assert_false(res.kvm);
-	char marker[200];
-	snprintf(marker, sizeof(marker), "QKIT-GUEST-READY %s", kernel_version);
+	char marker[300];
+	snprintf(marker, sizeof(marker), "QKIT-GUEST-READY %s", assets.kernel_version);
 	assert_non_null(strstr(out->data, marker));
 	/* The console's tail is the result's too, and fast boot went through PVH. */
 	assert_non_null(strstr(res.console_tail, "reboot: Power down"));
@@ -123,9 +117,9 @@ static void silent_guest_trips_watchdog(void **state)
 	o.boot_timeout_ms = 2000;
 	qk_run_result res = QK_RUN_RESULT_INIT;
 	qk_error *err = NULL;
-	double t0 = now();
+	double t0 = e2e_now();
 	assert_int_equal(qk_run(spec, &o, &res, &err), 0);
-	double took = now() - t0;
+	double took = e2e_now() - t0;
 	assert_int_equal(res.end, QK_RUN_WATCHDOG);
 	assert_string_equal(res.message, "boot watchdog: the guest printed nothing on its console "
 					 "within 2 s; stopped the VM");
@@ -189,21 +183,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s PREPARE\n", argv[0]);
 		return 2;
 	}
-	FILE *p = popen(argv[1], "r");
-	if (!p || !fgets(guest, sizeof(guest), p) || pclose(p) != 0) {
-		fprintf(stderr, "FAIL: %s did not give the guest assets\n", argv[1]);
+	if (e2e_guest_load(argv[1], &assets) < 0)
 		return 1;
-	}
-	guest[strcspn(guest, "\n")] = '\0';
-	char path[4200];
-	snprintf(path, sizeof(path), "%s/kernel-version", guest);
-	FILE *f = fopen(path, "r");
-	if (!f || !fgets(kernel_version, sizeof(kernel_version), f)) {
-		fprintf(stderr, "FAIL: cannot read %s\n", path);
-		return 1;
-	}
-	fclose(f);
-	kernel_version[strcspn(kernel_version, "\n")] = '\0';
 	if (!mkdtemp(runtime_dir))
 		return 1;
 	setenv("QKIT_RUNTIME_DIR", runtime_dir, 1);
