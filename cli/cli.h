@@ -59,18 +59,20 @@ void cli_print_command_line(FILE *out, char *const *args);
 
 /*
  * The options qkit cmdline and qkit spec share (in cmd-spec.c): --arch,
- * --json, --no-env and --qemu-version, and loading the spec they apply to.
+ * --json, --no-env, --qemu-version and --strict, and loading the spec they
+ * apply to.
  */
 struct cli_spec_args {
 	const char *arch;
 	bool json;
-	unsigned load_flags;   /* QK_SPEC_LOAD_NO_ENV */
+	unsigned load_flags;   /* QK_SPEC_LOAD_NO_ENV, QK_SPEC_LOAD_STRICT */
 	unsigned qemu_version; /* 0: 7.2 */
 };
 #define CLI_SPEC_SHORTOPTS "a:jEq:"
 #define CLI_SPEC_LONGOPTS                                                     \
 	{ "arch", required_argument, NULL, 'a' }, { "json", no_argument, NULL, 'j' }, \
-	{ "no-env", no_argument, NULL, 'E' }, { "qemu-version", required_argument, NULL, 'q' }
+	{ "no-env", no_argument, NULL, 'E' }, { "qemu-version", required_argument, NULL, 'q' }, \
+	{ "strict", no_argument, NULL, 'T' }
 /* 1 if c was one of them, 0 if not, -1 after a usage error (exit EXIT_USAGE). */
 int cli_spec_option(struct cli_spec_args *a, const char *cmd, int c, const char *arg);
 /* Load the spec file with --no-env and --arch; EXIT_OK, or EXIT_FAIL reported. */

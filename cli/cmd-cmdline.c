@@ -24,7 +24,8 @@
 	"  -S, --paused            add -S\n"                                            \
 	"  -c, --console-chardev ID  wire the console to chardev ID, which the caller\n" \
 	"                          adds (qkit start --console adds qkit-console)\n"    \
-	"  -E, --no-env            ignore the QKIT_* and VMTEST_* overrides\n"
+	"  -E, --no-env            ignore the QKIT_* and VMTEST_* overrides\n"        \
+	"      --strict            refuse raw QEMU arguments (extra-args, qemu.args)\n"
 
 static int run(int argc, char **argv)
 {

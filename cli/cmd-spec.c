@@ -20,7 +20,8 @@
 	"  -a, --arch ARCH   as if the spec said arch: ARCH\n"                         \
 	"  -j, --json        (show) print JSON; the only format for now\n"             \
 	"  -q, --qemu-version V  for the target QEMU V, like 7.2 (default 7.2)\n"    \
-	"  -E, --no-env      ignore the QKIT_* and VMTEST_* overrides\n"
+	"  -E, --no-env      ignore the QKIT_* and VMTEST_* overrides\n"            \
+	"      --strict      refuse raw QEMU arguments (extra-args, qemu.args)\n"
 
 /*
  * The spec options and loading, shared with qkit cmdline (declared in
@@ -37,6 +38,9 @@ int cli_spec_option(struct cli_spec_args *a, const char *cmd, int c, const char 
 		return 1;
 	case 'E':
 		a->load_flags |= QK_SPEC_LOAD_NO_ENV;
+		return 1;
+	case 'T':
+		a->load_flags |= QK_SPEC_LOAD_STRICT;
 		return 1;
 	case 'q':
 		if (qk_qemu_version_parse(arg, &a->qemu_version, NULL) < 0) {

@@ -26,6 +26,7 @@ struct qk_spec {
 	json_t *raw;
 	qk_device **handles; /* handed out by the API, freed with the spec */
 	size_t nhandles;
+	bool strict;         /* QK_SPEC_LOAD_STRICT: no raw QEMU arguments */
 };
 
 struct qk_device {

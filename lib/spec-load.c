@@ -209,6 +209,7 @@ static int spec_from_tree(qk_spec **out, json_t *tree, unsigned flags, qk_error 
 	}
 	json_decref(s->raw);
 	s->raw = tree;
+	s->strict = flags & QK_SPEC_LOAD_STRICT;
 	if (!(flags & QK_SPEC_LOAD_NO_ENV) && (ret = qk_spec_apply_env(s, err)) < 0) {
 		qk_spec_free(s);
 		return ret;

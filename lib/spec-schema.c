@@ -201,6 +201,6 @@ const struct field spec_fields[] = {
 	SECTION("display", display_fields, "graphics"),
 	SECTION("options", options_fields, "QEMU knobs"),
 	{ .name = "devices", .type = FT_OBJLIST, .doc = "devices, in order" },
-	{ .name = "extra-args", .type = FT_STRLIST, .doc = "raw QEMU arguments, last (a strict mode will refuse them)" },
+	{ .name = "extra-args", .type = FT_STRLIST, .doc = "raw QEMU arguments, last (strict mode refuses them)" },
 	FIELDS_END,
 };

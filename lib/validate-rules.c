@@ -651,6 +651,12 @@ json_t *spec_normalize(const qk_spec *spec, unsigned qemu_version, struct vctx *
 	check_cpu(v, cpu);
 	check_memory(v, json_object_get(out, "memory"), cpu);
 	check_boot(v, json_object_get(out, "boot"));
+	if (spec->strict) {
+		if (json_array_size(json_object_get(out, "extra-args")))
+			vproblem(v, NULL, "extra-args: raw QEMU arguments are refused in strict mode");
+		if (json_array_size(json_object_get(json_object_get(out, "qemu"), "args")))
+			vproblem(v, "qemu", "args: raw QEMU arguments are refused in strict mode");
+	}
 	const char *uuid = str_of(out, "uuid");
 	if (uuid && !uuid_valid(uuid))
 		vproblem(v, NULL, "uuid \"%s\" is not a UUID (8-4-4-4-12 hex digits)", uuid);

@@ -56,6 +56,14 @@ enum {
 	 * their own purposes usually want this.
 	 */
 	QK_SPEC_LOAD_NO_ENV = 1u << 0,
+	/*
+	 * Strict mode, for specs from someone the caller does not trust with
+	 * raw QEMU arguments: validation refuses extra-args and qemu.args
+	 * (from the file or from QKIT_QEMU and QKIT_QEMU_APPEND). Everything
+	 * else, the generic device and object kinds included, is checked and
+	 * escaped anyway.
+	 */
+	QK_SPEC_LOAD_STRICT = 1u << 1,
 };
 
 /* An empty spec: every field at its default. */

@@ -87,6 +87,16 @@ grep -q "\"$tmp/vms/k/bzImage\"" "$tmp/rel" && grep -q "$tmp/vms/../root.img" "$
 ( cd "$tmp" && QKIT_KERNEL=my/k "$qkit" cmdline --json vms/rel.yaml ) | grep -q '"my/k"' &&
 	ok "QKIT_KERNEL stays as given" || fail "QKIT_KERNEL made absolute"
 
+# Strict mode refuses raw arguments, from the file or the environment.
+printf 'arch: x86_64\nextra-args: [-monitor, stdio]\n' > "$tmp/raw.yaml"
+"$qkit" cmdline -E "$tmp/raw.yaml" >/dev/null && ok "extra-args without --strict" || fail "extra-args without --strict"
+"$qkit" cmdline -E --strict "$tmp/raw.yaml" 2>"$tmp/err" >/dev/null; st=$?
+[ $st -eq 1 ] && grep -q "extra-args: raw QEMU arguments are refused in strict mode" "$tmp/err" &&
+	ok "--strict refuses extra-args" || fail "--strict: exit $st, $(cat "$tmp/err")"
+QKIT_QEMU_APPEND="-s" "$qkit" spec validate --strict "$tmp/vm.yaml" 2>/dev/null; [ $? -eq 1 ] &&
+	"$qkit" spec validate -E --strict "$tmp/vm.yaml" >/dev/null &&
+	ok "--strict refuses QKIT_QEMU_APPEND" || fail "--strict and QKIT_QEMU_APPEND"
+
 # The environment overrides, and --no-env.
 QKIT_KERNEL=/env/kernel "$qkit" cmdline --json "$tmp/vm.yaml" | grep -q '"/env/kernel"' && ok "QKIT_KERNEL" || fail "QKIT_KERNEL"
 QKIT_KERNEL=/env/kernel "$qkit" cmdline -E --json "$tmp/vm.yaml" | grep -q '"/env/kernel"' && fail "--no-env" || ok "--no-env"

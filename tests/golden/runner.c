@@ -28,6 +28,7 @@ static const char *const all_arches[] = { "x86_64", "i386", "aarch64", "arm", "r
 struct directives {
 	char arches[512];   /* "# arches: x86_64 aarch64" */
 	qk_render_opts opts; /* "# render: syntax=comma qemu=6.0 paused" */
+	unsigned load_flags; /* "# load: strict" */
 };
 
 static int spit(const char *path, const char *text)
@@ -45,6 +46,8 @@ static void parse_directives(const char *text, struct directives *d)
 		size_t len = strcspn(line, "\n");
 		char l[512];
 		snprintf(l, sizeof(l), "%.*s", (int)len, line);
+		if (strcmp(l, "# load: strict") == 0)
+			d->load_flags |= QK_SPEC_LOAD_STRICT;
 		if (strncmp(l, "# arches:", 9) == 0)
 			snprintf(d->arches, sizeof(d->arches), "%s", l + 9);
 		if (strncmp(l, "# render:", 9) != 0)
@@ -152,7 +155,7 @@ static bool run_case(const char *dir, const char *name)
 	bool ok = true;
 
 	snprintf(path, sizeof(path), "%s/%s.yaml", dir, name);
-	if (qk_spec_load_file(&spec, path, QK_SPEC_YAML, QK_SPEC_LOAD_NO_ENV, &err) < 0) {
+	if (qk_spec_load_file(&spec, path, QK_SPEC_YAML, QK_SPEC_LOAD_NO_ENV | d.load_flags, &err) < 0) {
 		/* Without the "DIR/NAME.yaml: " the loader puts in front. */
 		const char *msg = qk_error_message(err);
 		size_t pl = strlen(path);

@@ -323,6 +323,18 @@ static void qemu_versions_parse(void **state)
 		assert_non_null(strstr(qk_error_message(err), bad[i]));
 		qk_error_free(err);
 	}
+	/* Strict mode refuses raw arguments; the same spec is valid without it. */
+	static const char raw[] = "arch: x86_64\nextra-args: [-s]\n";
+	qk_spec *strict = load(raw, QK_SPEC_LOAD_NO_ENV | QK_SPEC_LOAD_STRICT);
+	qk_error *serr = NULL;
+	assert_int_equal(qk_spec_validate(strict, &serr), -EINVAL);
+	assert_string_equal(qk_error_message(serr), "extra-args: raw QEMU arguments are refused in strict mode");
+	qk_error_free(serr);
+	qk_spec_free(strict);
+	strict = load(raw, QK_SPEC_LOAD_NO_ENV);
+	assert_int_equal(qk_spec_validate(strict, NULL), 0);
+	qk_spec_free(strict);
+
 	/* A spec that needs a newer QEMU can be shown for one. */
 	qk_spec *spec = load("arch: x86_64\ndevices: [{kind: tdx-guest}]\n", QK_SPEC_LOAD_NO_ENV);
 	json_t *n = NULL;
