@@ -549,6 +549,14 @@ int qmp_wait_input(qk_qmp *qmp, int64_t deadline_ns, qk_error **err)
 	return qk_qmp_process(qmp, err);
 }
 
+/* Remove n bytes from the front of the outbox: written, or taken back. */
+static void out_drop_front(qk_qmp *qmp, size_t n)
+{
+	memmove(qmp->out.data, qmp->out.data + n, qmp->out.len - n);
+	qmp->out.len -= n;
+	qmp->out.data[qmp->out.len] = '\0';
+}
+
 /*
  * Write what the socket takes now from the front of the outbox; fds go
  * with its first byte, in the same sendmsg. Returns how many bytes went
@@ -583,10 +591,7 @@ static ssize_t out_write(qk_qmp *qmp, const int *fds, size_t n_fds, qk_error **e
 		}
 	} while (n < 0 && errno == EINTR);
 	if (n >= 0) {
-		size_t rest = qmp->out.len - (size_t)n;
-		memmove(qmp->out.data, qmp->out.data + n, rest);
-		qmp->out.len = rest;
-		qmp->out.data[rest] = '\0';
+		out_drop_front(qmp, (size_t)n);
 		return n;
 	}
 	int e = errno;
@@ -659,12 +664,9 @@ static int send_now(qk_qmp *qmp, const char *text, size_t len, const int *fds, s
 	r = out_flush(qmp, fds, n_fds, deadline_ns, &sent, err);
 	if (r == 0 || (r == -ETIMEDOUT && sent > 0))
 		return 0;
-	if (!qmp->ended && qmp->out.len >= len) {
-		/* None of it went out: take it back, keeping what callbacks queued behind it. */
-		memmove(qmp->out.data, qmp->out.data + len, qmp->out.len - len);
-		qmp->out.len -= len;
-		qmp->out.data[qmp->out.len] = '\0';
-	}
+	/* None of it went out: take it back, keeping what callbacks queued behind it. */
+	if (!qmp->ended && qmp->out.len >= len)
+		out_drop_front(qmp, len);
 	if (r == -ETIMEDOUT)
 		return qk_error_set(err, QK_ERR_TIMEOUT, ETIMEDOUT,
 				    "QMP: QEMU did not take the command in time");
@@ -692,12 +694,9 @@ static int send_queued(qk_qmp *qmp, const char *text, size_t len, const int *fds
 	int r = out_flush(qmp, fds, n_fds, 0, &sent, err);
 	if (r == 0 || sent > 0 || (r == -ETIMEDOUT && !n_fds))
 		return 0;
-	if (!qmp->ended && qmp->out.len >= len) {
-		/* Descriptors cannot wait in the outbox: take the command back. */
-		memmove(qmp->out.data, qmp->out.data + len, qmp->out.len - len);
-		qmp->out.len -= len;
-		qmp->out.data[qmp->out.len] = '\0';
-	}
+	/* Descriptors cannot wait in the outbox: take the command back. */
+	if (!qmp->ended && qmp->out.len >= len)
+		out_drop_front(qmp, len);
 	if (r == -ETIMEDOUT)
 		return qk_error_set(err, QK_ERR_TIMEOUT, EAGAIN,
 				    "QMP: QEMU is not reading, and a command with file descriptors cannot wait in a callback");

@@ -389,18 +389,31 @@ static int ladder_budget(const qk_vm_state *st, int powerdown_ms)
 	return total > INT_MAX ? INT_MAX : (int)total;
 }
 
+/*
+ * The state of the VM called name and a pidfd of its supervisor: 1, or 0
+ * (and the state forgotten) when the supervisor is gone in the meantime.
+ */
+static int find_supervisor(const char *name, qk_vm_state **st, int *pfd, qk_error **err)
+{
+	int r = qk_state_lookup(st, name, err);
+	if (r < 0)
+		return r;
+	*pfd = pidfd_open(qk_vm_state_supervisor_pid(*st), 0);
+	if (*pfd < 0) {
+		forget_stale(name);
+		return 0;
+	}
+	return 1;
+}
+
 int qk_vm_stop_by_name(const char *name, int powerdown_timeout_ms, qk_error **err)
 {
 	_cleanup_(state_freep) qk_vm_state *st = NULL;
-	int r = qk_state_lookup(&st, name, err);
-	if (r < 0)
+	_cleanup_close_ int pfd = -1;
+	int r = find_supervisor(name, &st, &pfd, err);
+	if (r <= 0)
 		return r;
 	pid_t spid = qk_vm_state_supervisor_pid(st);
-	_cleanup_close_ int pfd = pidfd_open(spid, 0);
-	if (pfd < 0) {
-		forget_stale(name);
-		return 0; /* gone in the meantime */
-	}
 	union sigval v = { .sival_int = powerdown_timeout_ms > 0 ? powerdown_timeout_ms : 0 };
 	if (sigqueue(spid, SIGTERM, v) < 0 && errno != ESRCH)
 		return qk_error_set(err, QK_ERR_SYSTEM, errno, "VM \"%s\": signalling supervisor %d: %s",
@@ -422,15 +435,10 @@ int qk_vm_stop_by_name(const char *name, int powerdown_timeout_ms, qk_error **er
 int qk_vm_kill_by_name(const char *name, qk_error **err)
 {
 	_cleanup_(state_freep) qk_vm_state *st = NULL;
-	int r = qk_state_lookup(&st, name, err);
-	if (r < 0)
+	_cleanup_close_ int pfd = -1;
+	int r = find_supervisor(name, &st, &pfd, err);
+	if (r <= 0)
 		return r;
-	pid_t spid = qk_vm_state_supervisor_pid(st);
-	_cleanup_close_ int pfd = pidfd_open(spid, 0);
-	if (pfd < 0) {
-		forget_stale(name);
-		return 0;
-	}
 	log_debug("VM \"%s\": SIGKILL to QEMU (pid %d)", name, (int)qk_vm_state_pid(st));
 	kill_qemu_of(st);
 	if (!wait_pidfd(pfd, 5000)) {

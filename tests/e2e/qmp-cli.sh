@@ -140,15 +140,11 @@ head -1 "$dir/burst" | grep -q '"n":0}' && tail -1 "$dir/burst" | grep -q '"n":1
 # TARGET as a VM name: a detached VM started by qkit, found in the runtime dir.
 export QKIT_RUNTIME_DIR="$dir/runtime"
 mkdir -m 0700 "$QKIT_RUNTIME_DIR"
-kill_detached() {
-	for f in "$QKIT_RUNTIME_DIR"/vms/*/state.json; do
-		[ -f "$f" ] || continue
-		for key in pid supervisor_pid; do
-			p=$(sed -n "s/^ *\"$key\": \([0-9]*\),*$/\1/p" "$f")
-			[ -n "$p" ] && kill -KILL "$p" 2>/dev/null
-		done
-	done
-}
+# kill_detached only: this script's fail() ends it at once.
+kill_detached() (
+	. "$(dirname "$0")/vm-lib.sh"
+	kill_detached
+)
 trap 'kill_detached; cleanup' EXIT
 out=$("$qkit" start --name qmpcli --detach --paused -- qemu-system-x86_64 -machine none \
 	-display none -nodefaults -no-user-config 2>&1) || fail "qkit start: $out"

@@ -9,25 +9,13 @@ set -u
 qkit=$1
 export QKIT_RUNTIME_DIR
 QKIT_RUNTIME_DIR=$(mktemp -d /tmp/qkit-e2e-vm.XXXXXX)
+. "$(dirname "$0")/vm-lib.sh"
 cleanup() {
-	# Whatever a failed check left running: our supervisors and their QEMUs.
-	for f in "$QKIT_RUNTIME_DIR"/vms/*/state.json; do
-		[ -f "$f" ] || continue
-		for key in pid supervisor_pid; do
-			p=$(sed -n "s/^ *\"$key\": \([0-9]*\),*$/\1/p" "$f")
-			[ -n "$p" ] && kill -9 "$p" 2>/dev/null
-		done
-	done
+	kill_detached
 	rm -rf "$QKIT_RUNTIME_DIR"
 }
 trap cleanup EXIT
-fails=0
-ok() { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
 qemu="qemu-system-x86_64 -machine none -display none -nodefaults -no-user-config"
-json_field() { # NAME KEY
-	sed -n "s/^ *\"$2\": \([0-9]*\),*$/\1/p" "$QKIT_RUNTIME_DIR/vms/$1/state.json"
-}
 # A killed process whose new parent never reaps it is a zombie: gone all the same.
 alive() {
 	[ -r "/proc/$1/stat" ] || return 1

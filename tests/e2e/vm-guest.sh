@@ -12,16 +12,14 @@ guest=$("$(dirname "$0")/../guest/prepare") || { echo "FAIL: guest assets missin
 kver=$(cat "$guest/kernel-version")
 work=$(mktemp -d /tmp/qkit-e2e-guest.XXXXXX)
 export QKIT_RUNTIME_DIR="$work/run"
+. "$(dirname "$0")/vm-lib.sh"
 qkit_pid=
 cleanup() {
 	[ -n "$qkit_pid" ] && kill -9 "$qkit_pid" 2>/dev/null
-	"$qkit" kill g-detached >/dev/null 2>&1
+	kill_detached
 	rm -rf "$work"
 }
 trap cleanup EXIT
-fails=0
-ok() { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
 
 # The test initramfs: busybox, the modules the tests need (Debian ships
 # them uncompressed: .ko), and an /init for each test.
