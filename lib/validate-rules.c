@@ -505,6 +505,15 @@ static int parse_pci_addr(const char *s, int *slot, int *fn)
 	return 0;
 }
 
+/* The bus a PCI device without a bus sits on: the root bus of the machine. */
+static const char *pci_bus_of(struct vctx *v, const json_t *dev)
+{
+	const char *bus = str_of(dev, "bus");
+	if (bus)
+		return bus;
+	return v->family == MF_PC ? "pci.0" : v->family == MF_Q35 || v->family == MF_VIRT ? "pcie.0" : "";
+}
+
 static void check_pci_addresses(struct vctx *v, struct devctx *d)
 {
 	for (size_t a = 0; a < d->n; a++) {
@@ -517,14 +526,14 @@ static void check_pci_addresses(struct vctx *v, struct devctx *d)
 			vproblem(v, d->labels[a], "addr \"%s\" is not a PCI address (SLOT or SLOT.FUNCTION, hex)", addr);
 			continue;
 		}
-		const char *bus_a = str_of(da, "bus") ? str_of(da, "bus") : "";
+		const char *bus_a = pci_bus_of(v, da);
 		for (size_t b = 0; b < a; b++) {
 			json_t *db = json_array_get(d->devs, b);
 			const char *addr_b = str_of(db, "addr");
 			int sb, fb;
 			if (!addr_b || parse_pci_addr(addr_b, &sb, &fb) < 0)
 				continue;
-			const char *bus_b = str_of(db, "bus") ? str_of(db, "bus") : "";
+			const char *bus_b = pci_bus_of(v, db);
 			if (sa == sb && fa == fb && strcmp(bus_a, bus_b) == 0)
 				vproblem(v, d->labels[a], "addr \"%s\" is already taken by %s", addr,
 					 d->labels[b]);
