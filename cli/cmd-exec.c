@@ -10,14 +10,12 @@
 #include <qkit/exec.h>
 
 #include "cli.h"
+#include "guest.h"
 #include "util.h"
 
-/* Exit statuses of qkit exec besides the command's own (see qkit-exec(1)). */
+/* Exit statuses of qkit exec besides the command's own and guest.h's (see qkit-exec(1)). */
 enum {
-	EXEC_PANIC = 121,    /* the guest kernel panicked */
-	EXEC_WATCHDOG = 122, /* nothing on the console within the boot timeout */
-	EXEC_TIMEOUT = 124,  /* --timeout passed */
-	EXEC_FAILED = 125,   /* qkit or QEMU failed; the command did not report a status */
+	EXEC_FAILED = 125, /* qkit or QEMU failed; the command did not report a status */
 };
 
 #define MAX_LIST 64
@@ -26,17 +24,6 @@ static int fail(qk_error *err)
 {
 	cli_report("exec", err);
 	return EXEC_FAILED;
-}
-
-/* Seconds, possibly fractional, to milliseconds; -1 if s is not that. */
-static int parse_seconds(const char *s)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || !(v > 0) || v > INT_MAX / 1000)
-		return -1;
-	return (int)(v * 1000 + 0.5);
 }
 
 /* "512", "512M", "1G" to MiB; 0 if s is not that. */
@@ -93,39 +80,22 @@ static void write_event(const json_t *ev, void *userdata)
 	fflush(f);
 }
 
-static void print_indented(const char *text)
-{
-	const char *p = text;
-	while (p && *p) {
-		const char *nl = strchr(p, '\n');
-		int len = nl ? (int)(nl - p) : (int)strlen(p);
-		fprintf(stderr, "  %.*s\n", len, p);
-		p = nl ? nl + 1 : NULL;
-	}
-}
-
 static int report(const qk_exec_result *res)
 {
 	switch (res->end) {
 	case QK_EXEC_EXITED:
 		return res->status;
 	case QK_EXEC_PANICKED:
-		fprintf(stderr, "qkit exec: guest kernel panic\n");
-		print_indented(res->panic_lines);
-		return EXEC_PANIC;
+		return cli_report_panic("exec", res->panic_lines);
 	case QK_EXEC_WATCHDOG:
 		fprintf(stderr, "qkit exec: %s\n", res->message);
-		return EXEC_WATCHDOG;
+		return EXIT_GUEST_WATCHDOG;
 	case QK_EXEC_TIMED_OUT:
 	case QK_EXEC_QEMU_FAILED:
-		fprintf(stderr, "qkit exec: %s\n", res->message);
-		if (res->console_tail && *res->console_tail) {
-			fprintf(stderr, "qkit exec: the console's last lines:\n");
-			print_indented(res->console_tail);
-		}
+		cli_report_with_tail("exec", res->message, res->console_tail);
 		if (cli_verbose && res->command_line)
 			fprintf(stderr, "qkit exec: QEMU's command line: %s\n", res->command_line);
-		return res->end == QK_EXEC_TIMED_OUT ? EXEC_TIMEOUT : EXEC_FAILED;
+		return res->end == QK_EXEC_TIMED_OUT ? EXIT_GUEST_TIMEOUT : EXEC_FAILED;
 	}
 	return EXEC_FAILED;
 }
@@ -202,12 +172,12 @@ static int run(int argc, char **argv)
 			break;
 		}
 		case 't':
-			if ((o.timeout_ms = parse_seconds(optarg)) < 0)
+			if ((o.timeout_ms = cli_parse_seconds(optarg, false)) < 0)
 				return cli_usage_error("exec", "--timeout: \"%s\" is not a number of seconds",
 						       optarg);
 			break;
 		case OPT_BOOT_TIMEOUT:
-			if ((o.boot_timeout_ms = parse_seconds(optarg)) < 0)
+			if ((o.boot_timeout_ms = cli_parse_seconds(optarg, false)) < 0)
 				return cli_usage_error("exec",
 						       "--boot-timeout: \"%s\" is not a number of seconds",
 						       optarg);
@@ -311,6 +281,7 @@ const struct command cmd_exec = {
 		"  --console-log FILE  append the raw console to FILE\n"
 		"  --events FILE       write the guest's events (JSON lines) to FILE\n"
 		"  --no-stdin          CMD reads end of file instead of our stdin\n"
+
 		"\n"
 		"Exit status: CMD's, or 121 guest kernel panic, 122 boot watchdog,\n"
 		"124 timeout, 125 qkit or QEMU failed. See qkit-exec(1).\n",

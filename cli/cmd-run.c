@@ -11,20 +11,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <qkit/qkit.h>
 
 #include "cli.h"
+#include "guest.h"
+#include "term.h"
 #include "util.h"
 
-/* Exit statuses besides 0, 1 and 2 (see qkit-run(1)); the same numbers as qkit exec. */
+/* Exit statuses besides 0, 1, 2 and guest.h's (see qkit-run(1)). */
 enum {
-	RUN_PANIC = 121,    /* the guest kernel panicked */
-	RUN_WATCHDOG = 122, /* nothing on the console within the boot timeout */
-	RUN_TIMEOUT = 124,  /* the timeout passed */
-	RUN_SIGNAL = 128,   /* + N: signal N killed QEMU, or stopped the run */
+	RUN_SIGNAL = 128, /* + N: signal N killed QEMU, or stopped the run */
 };
 
 #define USAGE                                                                              \
@@ -113,17 +111,6 @@ struct flags {
 	int boot_timeout_ms;
 	int stop_timeout_ms; /* 0: unset */
 };
-
-/* Seconds (fractions allowed) to ms; -1 if s is not that. 0 is allowed. */
-static int parse_seconds(const char *s)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || !(v >= 0) || v > INT_MAX / 1000)
-		return -1;
-	return (int)(v * 1000 + 0.5);
-}
 
 static bool parse_ll(const char *s, long long lo, long long hi, long long *out)
 {
@@ -355,47 +342,6 @@ static void apply_flags(qk_spec *spec, struct flags *f, char **extra, qk_error *
 
 /* ---- the terminal ---- */
 
-/* What the fatal-signal handler needs to put the terminal back. */
-static struct termios saved_termios;
-static volatile sig_atomic_t raw_fd = -1;
-static const int fatal_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE, SIGABRT };
-
-static void restore_terminal(void)
-{
-	int fd = raw_fd;
-	if (fd >= 0)
-		tcsetattr(fd, TCSANOW, &saved_termios);
-	raw_fd = -1;
-}
-
-static void on_fatal_signal(int sig)
-{
-	restore_terminal(); /* async-signal-safe */
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static int terminal_raw(int fd)
-{
-	struct termios t;
-	if (tcgetattr(fd, &saved_termios) < 0)
-		return -errno;
-	t = saved_termios;
-	cfmakeraw(&t);
-	raw_fd = fd;
-	for (size_t i = 0; i < ARRAY_SIZE(fatal_signals); i++) {
-		struct sigaction sa = { .sa_handler = on_fatal_signal };
-		sigemptyset(&sa.sa_mask);
-		sigaction(fatal_signals[i], &sa, NULL);
-	}
-	if (tcsetattr(fd, TCSANOW, &t) < 0) {
-		int e = errno;
-		raw_fd = -1;
-		return -e;
-	}
-	return 0;
-}
-
 static void console_out(const char *data, size_t len, void *userdata)
 {
 	while (len > 0) {
@@ -411,16 +357,6 @@ static void console_out(const char *data, size_t len, void *userdata)
 
 /* ---- output ---- */
 
-static void print_indented(const char *text)
-{
-	for (const char *p = text; p && *p;) {
-		const char *nl = strchr(p, '\n');
-		int len = nl ? (int)(nl - p) : (int)strlen(p);
-		fprintf(stderr, "  %.*s\n", len, p);
-		p = nl ? nl + 1 : NULL;
-	}
-}
-
 static int report(const qk_run_result *res)
 {
 	const char *msg = res->message ? res->message : qk_run_end_string(res->end);
@@ -432,22 +368,17 @@ static int report(const qk_run_result *res)
 		fprintf(stderr, "qkit run: %s\n", msg);
 		return res->signal ? RUN_SIGNAL + res->signal : EXIT_OK;
 	case QK_RUN_PANICKED:
-		fprintf(stderr, "qkit run: guest kernel panic\n");
-		print_indented(res->panic_lines);
-		return RUN_PANIC;
+		return cli_report_panic("run", res->panic_lines);
 	case QK_RUN_WATCHDOG:
 		fprintf(stderr, "qkit run: %s\n", msg);
-		return RUN_WATCHDOG;
+		return EXIT_GUEST_WATCHDOG;
 	case QK_RUN_TIMED_OUT:
 	case QK_RUN_QEMU_SIGNALED:
 	case QK_RUN_QEMU_FAILED:
-		fprintf(stderr, "qkit run: %s\n", msg);
-		if (res->end != QK_RUN_QEMU_FAILED && res->console_tail && *res->console_tail) {
-			fprintf(stderr, "qkit run: the console's last lines:\n");
-			print_indented(res->console_tail);
-		}
+		/* QEMU's failure says it all; the console then shows nothing new. */
+		cli_report_with_tail("run", msg, res->end != QK_RUN_QEMU_FAILED ? res->console_tail : NULL);
 		if (res->end == QK_RUN_TIMED_OUT)
-			return RUN_TIMEOUT;
+			return EXIT_GUEST_TIMEOUT;
 		return res->end == QK_RUN_QEMU_SIGNALED ? RUN_SIGNAL + res->signal : EXIT_FAIL;
 	}
 	return EXIT_FAIL;
@@ -511,14 +442,14 @@ static int parse_args(int argc, char **argv, struct flags *f, const char **spec_
 			f->dry_run = true;
 			break;
 		case OPT_BOOT_TIMEOUT:
-			if ((f->boot_timeout_ms = parse_seconds(optarg)) < 0)
+			if ((f->boot_timeout_ms = cli_parse_seconds(optarg, true)) < 0)
 				return cli_usage_error("run", "--boot-timeout: \"%s\" is not a number of seconds",
 						       optarg);
 			if (f->boot_timeout_ms == 0)
 				f->boot_timeout_ms = -1; /* off */
 			break;
 		case OPT_STOP_TIMEOUT:
-			if ((f->stop_timeout_ms = parse_seconds(optarg)) < 0)
+			if ((f->stop_timeout_ms = cli_parse_seconds(optarg, true)) < 0)
 				return cli_usage_error("run", "--stop-timeout: \"%s\" is not a number of seconds",
 						       optarg);
 			if (f->stop_timeout_ms == 0)
@@ -622,21 +553,16 @@ static int run(int argc, char **argv)
 	if (f->paused && !o.name)
 		return cli_usage_error("run", "--paused needs --name (or --detach): "
 				       "the VM is resumed with qkit qmp NAME cont");
-	bool tty = !o.detach && isatty(STDIN_FILENO);
+	bool tty = !o.detach && cli_terminal_is_ours(STDIN_FILENO);
 	if (!o.detach) {
-		o.input_fd = STDIN_FILENO;
+		/* A background job (qkit run &) leaves the terminal alone: reading it would stop us (SIGTTIN). */
+		o.input_fd = isatty(STDIN_FILENO) && !tty ? -1 : STDIN_FILENO;
 		o.console_fn = console_out;
-	}
-	pid_t fg = tty ? tcgetpgrp(STDIN_FILENO) : -1;
-	if (fg >= 0 && fg != getpgrp()) {
-		/* A background job (qkit run &): touching the terminal would stop us (SIGTTOU, SIGTTIN). */
-		tty = false;
-		o.input_fd = -1;
 	}
 	if (tty) {
 		o.escape_char = 0x1d; /* Ctrl-] */
 		fprintf(stderr, "qkit run: the console is on this terminal; Ctrl-] then q stops the VM\n");
-		int r = terminal_raw(STDIN_FILENO);
+		int r = term_raw(STDIN_FILENO);
 		if (r < 0) {
 			qk_error_set(&err, QK_ERR_SYSTEM, -r, "putting the terminal in raw mode: %s",
 				     strerror(-r));
@@ -646,7 +572,7 @@ static int run(int argc, char **argv)
 	qk_run_result res = QK_RUN_RESULT_INIT;
 	int r = qk_run(spec, &o, &res, &err);
 	if (tty) {
-		restore_terminal();
+		term_restore();
 		fputc('\n', stderr);
 	}
 	if (r < 0) {

@@ -503,7 +503,7 @@ static void fill_result(struct guest *g, struct run *run, qk_exec_result *res)
 	case GUEST_PANICKED:
 		res->end = QK_EXEC_PANICKED;
 		res->message = strdup("guest kernel panic");
-		res->panic_lines = g->panic_lines.data ? strdup(g->panic_lines.data) : NULL;
+		res->panic_lines = watch_panic_lines(&g->watch) ? strdup(watch_panic_lines(&g->watch)) : NULL;
 		return;
 	case GUEST_WATCHDOG:
 		res->end = QK_EXEC_WATCHDOG;
@@ -550,9 +550,7 @@ static int run_in_guest(const char *kernel, int initrd_fd, const struct share *s
 	}
 	g.kvm = kvm;
 	g.timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 0;
-	g.boot_timeout_ms = o->boot_timeout_ms < 0 ? 0
-			    : o->boot_timeout_ms > 0 ? o->boot_timeout_ms
-			    : kvm ? 10000 : 30000;
+	g.boot_timeout_ms = o->boot_timeout_ms;
 
 	if ((r = guest_add_console(&g, "vm0", o->console_log, o->on_console_line, o->console_userdata,
 				   err)) < 0 ||

@@ -5,10 +5,11 @@
  * from one poll loop that also enforces the boot watchdog, the run's
  * deadline and panic detection.
  *
- * The runner starts QEMU itself rather than through qk_vm_launch(): a
- * one-shot guest needs no QMP, and its ports, console and QEMU's exit must
+ * The runner starts QEMU through process_spawn() rather than qk_vm_launch():
+ * a one-shot guest needs no QMP, and its ports, console and QEMU's exit must
  * be served from the same poll() so that nothing the guest wrote before
- * powering off is lost.
+ * powering off is lost. What it reads on the console to call the guest
+ * lost (watchdog, panic) is watch.h's, as qk_run()'s.
  */
 #ifndef QKIT_LIB_HARNESS_PRIVATE_H
 #define QKIT_LIB_HARNESS_PRIVATE_H
@@ -23,6 +24,8 @@
 #include <qkit/spec.h>
 
 #include "buf.h"
+#include "process.h"
+#include "watch.h"
 
 #define GUEST_MAX_FDS 16
 #define GUEST_MAX_PORTS 8
@@ -61,23 +64,17 @@ struct guest {
 	qk_console *console;
 	int console_fd;
 	int console_qemu_fd; /* its number in QEMU */
-	qk_console_line_fn user_line_fn;
-	void *user_line_data;
 
-	int boot_timeout_ms; /* watchdog: > 0 to arm */
+	int boot_timeout_ms; /* the watchdog: 0 its default, < 0 off (see watch_boot_timeout()) */
 	int timeout_ms;      /* the whole run: > 0 to arm */
-	bool kvm;            /* for the watchdog's advice */
+	bool kvm;            /* for the watchdog's default and advice */
 
 	/* Runtime. */
-	pid_t pid;
-	int pidfd;
+	struct child qemu;   /* pid 0 once reaped */
 	int stderr_fd;       /* QEMU's stdout and stderr */
 	struct buf qemu_output; /* its tail */
 	int64_t started_ms;
-	int64_t panic_deadline_ms;
-	bool in_panic;
-	struct buf panic_lines;
-	size_t n_panic_lines;
+	struct watch watch;  /* the boot watchdog and panic detector */
 
 	enum guest_end end;
 	int qemu_status;     /* exit status, or 128 + signal */

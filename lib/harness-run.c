@@ -8,9 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,10 +19,6 @@
 
 /* How much of QEMU's own output is kept for error messages. */
 #define QEMU_OUTPUT_MAX 8192
-/* How many console lines a panic report quotes at most. */
-#define PANIC_LINES_MAX 40
-/* After the panic line, how long the guest may take to finish its report. */
-#define PANIC_GRACE_MS 2000
 
 /* A malloc'd string, or NULL when out of memory (messages are best effort). */
 static char *format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -50,17 +44,18 @@ void guest_init(struct guest *g)
 	memset(g, 0, sizeof(*g));
 	g->console_fd = -1;
 	g->console_qemu_fd = -1;
-	g->pidfd = -1;
+	g->qemu.pidfd = -1;
 	g->stderr_fd = -1;
 	g->qemu_status = -1;
+	watch_init(&g->watch, 0, false, 0);
 }
 
 void guest_destroy(struct guest *g)
 {
-	if (g->pid > 0) {
-		kill(g->pid, SIGKILL);
-		waitpid(g->pid, NULL, 0);
-		g->pid = 0;
+	if (g->qemu.pid > 0) {
+		int status;
+		process_signal(&g->qemu, SIGKILL);
+		process_reap(&g->qemu, &status);
 	}
 	for (size_t i = 0; i < g->n_child_fds; i++)
 		if (g->child_fds[i] >= 0)
@@ -73,13 +68,11 @@ void guest_destroy(struct guest *g)
 	}
 	if (g->console_fd >= 0)
 		close(g->console_fd);
-	if (g->pidfd >= 0)
-		close(g->pidfd);
 	if (g->stderr_fd >= 0)
 		close(g->stderr_fd);
 	qk_console_free(g->console);
 	buf_free(&g->qemu_output);
-	buf_free(&g->panic_lines);
+	watch_free(&g->watch);
 	free(g->end_message);
 	qk_argv_free(g->argv);
 	guest_init(g);
@@ -113,44 +106,17 @@ static int pair_for_qemu(struct guest *g, int *ours, qk_error **err)
 	return n;
 }
 
-static void collect_panic_line(struct guest *g, const char *text)
-{
-	if (g->n_panic_lines++ < PANIC_LINES_MAX)
-		buf_printf(&g->panic_lines, "%s%s", g->panic_lines.len ? "\n" : "", text);
-}
-
-static void on_console_line(const char *formatted, const char *text, double seconds,
-			    void *userdata)
-{
-	struct guest *g = userdata;
-
-	if (!g->in_panic && strstr(text, "Kernel panic - not syncing")) {
-		g->in_panic = true;
-		g->panic_deadline_ms = guest_now_ms() + PANIC_GRACE_MS;
-	}
-	if (g->in_panic) {
-		collect_panic_line(g, text);
-		/* The report is complete: the guest is dead, do not wait for it. */
-		if (strstr(text, "---[ end Kernel panic"))
-			g->panic_deadline_ms = guest_now_ms();
-	}
-	if (g->user_line_fn)
-		g->user_line_fn(formatted, text, seconds, g->user_line_data);
-}
-
 int guest_add_console(struct guest *g, const char *name, const char *log_path,
 		      qk_console_line_fn line_fn, void *userdata, qk_error **err)
 {
 	qk_console_options o = QK_CONSOLE_OPTIONS_INIT;
 	o.name = name;
 	o.log_path = log_path;
-	o.on_line = on_console_line;
-	o.userdata = g;
+	o.on_line = line_fn;
+	o.userdata = userdata;
 	int r = qk_console_new(&g->console, &o, err);
 	if (r < 0)
 		return r;
-	g->user_line_fn = line_fn;
-	g->user_line_data = userdata;
 	int n = pair_for_qemu(g, &g->console_fd, err);
 	if (n >= 0)
 		g->console_qemu_fd = n;
@@ -284,99 +250,75 @@ int guest_render(struct guest *g, const qk_spec *spec, qk_error **err)
 	return r;
 }
 
-/* In the child between fork and exec: only async-signal-safe calls. */
-static void exec_child(struct guest *g, int out_fd, int err_pipe, pid_t parent)
-{
-	int high[GUEST_MAX_FDS];
-
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(127);
-	/* Move the fds out of the way first, so 3, 4, ... cannot collide. */
-	for (size_t i = 0; i < g->n_child_fds; i++)
-		high[i] = fcntl(g->child_fds[i], F_DUPFD_CLOEXEC, 64);
-	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (null < 0 || dup2(null, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
-		goto fail;
-	for (size_t i = 0; i < g->n_child_fds; i++)
-		if (high[i] < 0 || dup2(high[i], 3 + (int)i) < 0)
-			goto fail;
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	execvp(g->argv[0], g->argv);
-fail:;
-	int e = errno;
-	ssize_t ignored = write(err_pipe, &e, sizeof(e));
-	(void)ignored;
-	_exit(127);
-}
-
 int guest_launch(struct guest *g, qk_error **err)
 {
-	int out[2], status_pipe[2];
-
 	if (!g->argv)
 		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "no QEMU command line rendered");
+	_cleanup_free_ char *path = NULL;
+	qk_error *e = NULL;
+	int r = process_find_program(&path, g->argv[0], &e);
+	if (r < 0) {
+		if (r == -ENOENT) {
+			qk_error_free(e);
+			return qk_error_set(err, QK_ERR_NOT_FOUND, ENOENT, "%s: not found", g->argv[0]);
+		}
+		qk_error_propagate(err, &e);
+		return r;
+	}
+	int out[2];
 	if (pipe2(out, O_CLOEXEC) < 0)
 		return qk_error_set(err, QK_ERR_SYSTEM, errno, "pipe: %s", strerror(errno));
-	if (pipe2(status_pipe, O_CLOEXEC) < 0) {
-		close(out[0]);
-		close(out[1]);
-		return qk_error_set(err, QK_ERR_SYSTEM, errno, "pipe: %s", strerror(errno));
-	}
-	pid_t parent = getpid();
-	pid_t pid = fork();
-	if (pid == 0)
-		exec_child(g, out[1], status_pipe[1], parent);
-	int fork_errno = errno;
+
+	struct fd_map fds[GUEST_MAX_FDS];
+	for (size_t i = 0; i < g->n_child_fds; i++)
+		fds[i] = (struct fd_map){ g->child_fds[i], 3 + (int)i };
+	extern char **environ;
+	struct spawn_spec sp = {
+		.path = path,
+		.argv = g->argv,
+		.envp = environ,
+		.uid = (uid_t)-1,
+		.gid = (gid_t)-1,
+		/* QEMU must not outlive a qkit killed with SIGKILL. */
+		.die_with_parent = true,
+		.stdin_fd = -1,
+		.stdout_fd = out[1],
+		.stderr_fd = out[1],
+		.fds = fds,
+		.n_fds = g->n_child_fds,
+	};
+	r = process_spawn(&g->qemu, &sp, err);
 	close(out[1]);
-	close(status_pipe[1]);
 	for (size_t i = 0; i < g->n_child_fds; i++) {
 		close(g->child_fds[i]);
 		g->child_fds[i] = -1;
 	}
-	if (pid < 0) {
+	if (r < 0) {
 		close(out[0]);
-		close(status_pipe[0]);
-		return qk_error_set(err, QK_ERR_SYSTEM, fork_errno, "fork: %s", strerror(fork_errno));
+		return r;
 	}
-	g->pid = pid;
 	g->stderr_fd = out[0];
 	fcntl(g->stderr_fd, F_SETFL, O_NONBLOCK);
-
-	/* The exec either happened (the pipe closes) or its errno arrives. */
-	int e = 0;
-	ssize_t n;
-	do
-		n = read(status_pipe[0], &e, sizeof(e));
-	while (n < 0 && errno == EINTR);
-	close(status_pipe[0]);
-	if (n == sizeof(e)) {
-		waitpid(pid, NULL, 0);
-		g->pid = 0;
-		if (e == ENOENT)
-			return qk_error_set(err, QK_ERR_NOT_FOUND, e, "%s: not found", g->argv[0]);
-		return qk_error_set(err, QK_ERR_SYSTEM, e, "starting %s: %s", g->argv[0], strerror(e));
-	}
-	g->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	g->started_ms = guest_now_ms();
+	g->watch.boot_timeout_ms = g->console ? watch_boot_timeout(g->boot_timeout_ms, g->kvm) : 0;
+	g->watch.kvm = g->kvm;
+	g->watch.started_ms = g->started_ms;
 	_cleanup_free_ char *cmdline = guest_command_line(g);
-	log_debug("started QEMU (pid %d); by hand, with the console on stdio: %s", (int)pid,
+	log_debug("started QEMU (pid %d); by hand, with the console on stdio: %s", (int)g->qemu.pid,
 		  cmdline ? cmdline : g->argv[0]);
 	return 0;
 }
 
 void guest_kill(struct guest *g, enum guest_end why, const char *message)
 {
-	if (g->pid <= 0)
+	if (g->qemu.pid <= 0)
 		return;
 	if (g->end == GUEST_RUNNING) {
 		g->end = why;
 		free(g->end_message);
 		g->end_message = message ? strdup(message) : NULL;
 	}
-	kill(g->pid, SIGKILL);
+	process_signal(&g->qemu, SIGKILL);
 }
 
 static void keep_qemu_output(struct guest *g, const char *data, size_t len)
@@ -402,8 +344,10 @@ static int drain_fd(struct guest *g, int fd, int which)
 			return 1;
 		if (n <= 0)
 			return 0;
-		if (which == -1)
+		if (which == -1) {
 			qk_console_feed(g->console, chunk, (size_t)n, NULL);
+			watch_feed(&g->watch, chunk, (size_t)n, guest_now_ms());
+		}
 		else if (which == -2)
 			keep_qemu_output(g, chunk, (size_t)n);
 		else if (g->ports[which].fn)
@@ -431,8 +375,6 @@ char *guest_qemu_output(const struct guest *g)
 /* QEMU is gone: read everything it left in the channels, then classify. */
 static void finish(struct guest *g, int wstatus)
 {
-	g->pid = 0;
-	close_fd(&g->pidfd);
 	/* Its ends are closed now, so each of ours reads to end of stream. */
 	if (g->console_fd >= 0)
 		while (drain_fd(g, g->console_fd, -1))
@@ -450,7 +392,7 @@ static void finish(struct guest *g, int wstatus)
 	g->qemu_status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
 	if (g->end != GUEST_RUNNING)
 		return;
-	if (g->in_panic) {
+	if (g->watch.in_panic) {
 		g->end = GUEST_PANICKED;
 		return;
 	}
@@ -472,24 +414,19 @@ static void finish(struct guest *g, int wstatus)
 static void check_deadlines(struct guest *g)
 {
 	int64_t now = guest_now_ms();
-	if (g->pid <= 0 || g->end != GUEST_RUNNING)
+	if (g->qemu.pid <= 0 || g->end != GUEST_RUNNING)
 		return;
-	if (g->in_panic && now >= g->panic_deadline_ms) {
+	switch (watch_check(&g->watch, now)) {
+	case WATCH_PANICKED:
 		guest_kill(g, GUEST_PANICKED, NULL);
 		return;
-	}
-	if (g->boot_timeout_ms > 0 && g->console && qk_console_bytes(g->console) == 0 &&
-	    now - g->started_ms >= g->boot_timeout_ms) {
-		_cleanup_free_ char *msg = format(
-			"boot watchdog: the guest printed nothing on its console within %g s; "
-			"stopped the VM%s",
-			g->boot_timeout_ms / 1000.0,
-			g->kvm ? ". KVM may be non-functional on this host (under some nested "
-				 "virtualization /dev/kvm opens but guests hang before they print): "
-				 "try --accel tcg"
-			       : "");
+	case WATCH_SILENT: {
+		_cleanup_free_ char *msg = watch_silent_message(&g->watch);
 		guest_kill(g, GUEST_WATCHDOG, msg);
 		return;
+	}
+	case WATCH_OK:
+		break;
 	}
 	if (g->timeout_ms > 0 && now - g->started_ms >= g->timeout_ms) {
 		_cleanup_free_ char *msg =
@@ -504,12 +441,7 @@ static int next_deadline(const struct guest *g)
 	int64_t now = guest_now_ms(), next = -1;
 	if (g->end != GUEST_RUNNING)
 		return 50; /* killed: wait for the reap */
-	if (g->in_panic)
-		next = g->panic_deadline_ms;
-	if (g->boot_timeout_ms > 0 && g->console && qk_console_bytes(g->console) == 0) {
-		int64_t t = g->started_ms + g->boot_timeout_ms;
-		next = next < 0 || t < next ? t : next;
-	}
+	next = watch_next_deadline(&g->watch);
 	if (g->timeout_ms > 0) {
 		int64_t t = g->started_ms + g->timeout_ms;
 		next = next < 0 || t < next ? t : next;
@@ -525,14 +457,14 @@ int guest_pump(struct guest *g, int timeout_ms, qk_error **err)
 	int which[2 * GUEST_MAX_PORTS + 3];
 	size_t n = 0;
 
-	if (g->pid <= 0)
+	if (g->qemu.pid <= 0)
 		return 1;
 	check_deadlines(g);
 	int wait = next_deadline(g);
 	if (timeout_ms >= 0 && (wait < 0 || timeout_ms < wait))
 		wait = timeout_ms;
 	/* Without a pidfd (old kernels), look for QEMU's exit every 100 ms. */
-	if (g->pidfd < 0 && (wait < 0 || wait > 100))
+	if (g->qemu.pidfd < 0 && (wait < 0 || wait > 100))
 		wait = 100;
 
 	if (g->console_fd >= 0) {
@@ -557,8 +489,8 @@ int guest_pump(struct guest *g, int timeout_ms, qk_error **err)
 			which[n++] = -100 - (int)i;
 		}
 	}
-	if (g->pidfd >= 0) {
-		pfd[n] = (struct pollfd){ .fd = g->pidfd, .events = POLLIN };
+	if (g->qemu.pidfd >= 0) {
+		pfd[n] = (struct pollfd){ .fd = g->qemu.pidfd, .events = POLLIN };
 		which[n++] = -3;
 	}
 
@@ -591,8 +523,7 @@ int guest_pump(struct guest *g, int timeout_ms, qk_error **err)
 	check_deadlines(g);
 
 	int wstatus;
-	pid_t w = waitpid(g->pid, &wstatus, WNOHANG);
-	if (w == g->pid) {
+	if (process_try_reap(&g->qemu, &wstatus) == 1) {
 		finish(g, wstatus);
 		return 1;
 	}

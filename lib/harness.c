@@ -123,9 +123,7 @@ static int build(qk_harness *h, const qk_harness_options *o, qk_error **err)
 	}
 
 	g->kvm = kvm;
-	g->boot_timeout_ms = o->boot_timeout_ms < 0 ? 0
-			     : o->boot_timeout_ms > 0 ? o->boot_timeout_ms
-			     : kvm ? 10000 : 30000;
+	g->boot_timeout_ms = o->boot_timeout_ms;
 	r = guest_add_console(g, o->name ? o->name : "vm0", o->console_log, o->on_console_line,
 			      o->userdata, err);
 	if (r < 0)
@@ -179,7 +177,7 @@ static void explain_end(qk_harness *h, qk_error **err)
 {
 	struct guest *g = &h->g;
 	if (g->end == GUEST_PANICKED) {
-		const char *p = g->panic_lines.data ? g->panic_lines.data : "no report";
+		const char *p = watch_panic_lines(&g->watch) ? watch_panic_lines(&g->watch) : "no report";
 		int len = (int)strcspn(p, "\n");
 		qk_error_prepend(err, "guest kernel panic (%.*s): ", len, p);
 	}
@@ -256,7 +254,7 @@ int qk_harness_wait_event(qk_harness *h, int timeout_ms, json_t **ev, qk_error *
 			return qk_error_set(err, QK_ERR_PROTOCOL, EPROTO,
 					    "event channel: \"%s\" is not a JSON object", line);
 		}
-		if (g->pid <= 0) {
+		if (g->qemu.pid <= 0) {
 			qk_error_set(err, QK_ERR_EXITED, EPIPE, "no event arrived before the VM ended");
 			explain_end(h, err);
 			return -EPIPE;
@@ -278,7 +276,7 @@ int qk_harness_wait_event(qk_harness *h, int timeout_ms, json_t **ev, qk_error *
 
 int qk_harness_send(qk_harness *h, const char *text, qk_error **err)
 {
-	if (h->g.console_fd < 0 || h->g.pid <= 0)
+	if (h->g.console_fd < 0 || h->g.qemu.pid <= 0)
 		return qk_error_set(err, QK_ERR_EXITED, EPIPE,
 				    "cannot type on the console: the VM has ended (%s)",
 				    qk_harness_end_string(end_of(&h->g)));
@@ -314,7 +312,7 @@ int qk_harness_wait(qk_harness *h, int timeout_ms, qk_harness_end *end, qk_error
 
 const char *qk_harness_panic_lines(const qk_harness *h)
 {
-	return h->g.end == GUEST_PANICKED && h->g.panic_lines.data ? h->g.panic_lines.data : NULL;
+	return h->g.end == GUEST_PANICKED ? watch_panic_lines(&h->g.watch) : NULL;
 }
 
 qk_console *qk_harness_console(qk_harness *h)

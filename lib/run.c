@@ -25,14 +25,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
 #include "log.h"
 #include "util.h"
+#include "watch.h"
 
-/* After the panic line, how long the kernel may take to finish its report. */
-#define PANIC_GRACE_MS 2000
-/* How many console lines a panic report quotes at most. */
-#define PANIC_LINES_MAX 60
 #define TAIL_LINES 20
 
 struct run {
@@ -44,11 +40,8 @@ struct run {
 	int64_t started_ms;
 	long long timeout_s;  /* the spec's timeout, 0 for none */
 	int64_t deadline_ms;  /* when it passes, once QEMU runs; -1 for none */
-	int boot_timeout_ms;  /* armed when > 0 */
-	bool in_panic;
-	int64_t panic_deadline_ms;
-	struct buf panic_lines;
-	size_t n_panic_lines;
+	int boot_timeout_ms;  /* as asked: 0 default, < 0 off */
+	struct watch watch;   /* the boot watchdog (armed once QEMU runs) and panic detector */
 
 	bool forced;          /* qkit ended the run: end says why */
 	qk_run_end end;
@@ -70,29 +63,16 @@ static void wake(struct run *r)
 		log_debug("run: waking the loop: %s", strerror(errno));
 }
 
-static void on_line(const char *formatted, const char *text, double seconds, void *userdata)
-{
-	struct run *r = userdata;
-	if (!r->in_panic && strstr(text, "Kernel panic - not syncing")) {
-		r->in_panic = true;
-		r->panic_deadline_ms = now_ms() + PANIC_GRACE_MS;
-		log_debug("run: the guest kernel panicked; stopping the VM within %d ms", PANIC_GRACE_MS);
-		wake(r);
-	}
-	if (!r->in_panic)
-		return;
-	if (r->n_panic_lines++ < PANIC_LINES_MAX)
-		buf_printf(&r->panic_lines, "%s%s", r->panic_lines.len ? "\n" : "", text);
-	if (strstr(text, "---[ end Kernel panic")) {
-		r->panic_deadline_ms = now_ms();
-		wake(r);
-	}
-}
-
 static void on_console(const char *data, size_t len, void *userdata)
 {
 	struct run *r = userdata;
 	qk_console_feed(r->console, data, len, NULL);
+	if (watch_feed(&r->watch, data, len, now_ms())) {
+		if (r->watch.in_panic)
+			log_debug("run: the guest kernel panicked; stopping the VM within %d ms",
+				  WATCH_PANIC_GRACE_MS);
+		wake(r);
+	}
 	if (r->o->console_fn)
 		r->o->console_fn(data, len, r->o->console_userdata);
 }
@@ -163,10 +143,9 @@ static int next_wait(const struct run *r, qk_vm *vm)
 	int t = -1;
 	if (r->deadline_ms >= 0)
 		t = min_wait(t, r->deadline_ms);
-	if (r->boot_timeout_ms > 0 && qk_console_bytes(r->console) == 0)
-		t = min_wait(t, r->started_ms + r->boot_timeout_ms);
-	if (r->in_panic)
-		t = min_wait(t, r->panic_deadline_ms);
+	int64_t w = watch_next_deadline(&r->watch);
+	if (w >= 0)
+		t = min_wait(t, w);
 	return t;
 }
 
@@ -174,12 +153,12 @@ static int next_wait(const struct run *r, qk_vm *vm)
 static bool deadline_passed(struct run *r, qk_vm *vm)
 {
 	int64_t now = now_ms();
-	if (r->in_panic && now >= r->panic_deadline_ms)
+	enum watch_verdict v = watch_check(&r->watch, now);
+	if (v == WATCH_PANICKED)
 		stop_now(r, vm, QK_RUN_PANICKED);
 	else if (r->deadline_ms >= 0 && now >= r->deadline_ms)
 		stop_now(r, vm, QK_RUN_TIMED_OUT);
-	else if (r->boot_timeout_ms > 0 && qk_console_bytes(r->console) == 0 &&
-		 now >= r->started_ms + r->boot_timeout_ms)
+	else if (v == WATCH_SILENT)
 		stop_now(r, vm, QK_RUN_WATCHDOG);
 	else
 		return false;
@@ -204,8 +183,10 @@ static void serve(qk_vm *vm, void *userdata)
 	if (qk_vm_qmp(vm) && qk_qmp_query_kvm(qk_vm_qmp(vm), &enabled, &present, &e) == 0)
 		r->res->kvm = enabled;
 	qk_error_free(e);
-	if (r->boot_timeout_ms == 0)
-		r->boot_timeout_ms = r->res->kvm ? 10000 : 30000;
+	/* Armed now that the accelerator is known; what the console had before counts. */
+	r->watch.boot_timeout_ms = watch_boot_timeout(r->boot_timeout_ms, r->res->kvm);
+	r->watch.kvm = r->res->kvm;
+	r->watch.started_ms = r->started_ms;
 
 	/* supervise blocked these; the ladder is ours to run while we serve. */
 	sigset_t set;
@@ -296,16 +277,7 @@ static char *describe(const struct run *r, qk_vm *vm, const qk_vm_exit *ex)
 	case QK_RUN_PANICKED:
 		return strdup("guest kernel panic");
 	case QK_RUN_WATCHDOG:
-		n = asprintf(&s,
-			     "boot watchdog: the guest printed nothing on its console within %d s; "
-			     "stopped the VM%s",
-			     r->boot_timeout_ms / 1000,
-			     r->res->kvm ? ". The guest ran under KVM, which may be non-functional on "
-					   "this host (under some nested virtualization /dev/kvm opens "
-					   "but guests hang before printing anything): try the tcg "
-					   "accelerator (qkit run --accel tcg)"
-					 : "");
-		break;
+		return watch_silent_message(&r->watch);
 	case QK_RUN_TIMED_OUT:
 		n = asprintf(&s, "timeout: the VM still ran after %lld s; stopped it", r->timeout_s);
 		break;
@@ -335,7 +307,7 @@ static void ended(qk_vm *vm, const qk_vm_exit *ex, void *userdata)
 		switch (ex->end) {
 		case QK_VM_POWERED_OFF:
 			/* panic=-1 with -no-reboot: QEMU exits 0 right after the report. */
-			res->end = r->in_panic ? QK_RUN_PANICKED : QK_RUN_POWERED_OFF;
+			res->end = r->watch.in_panic ? QK_RUN_PANICKED : QK_RUN_POWERED_OFF;
 			break;
 		case QK_VM_PANICKED:
 			res->end = QK_RUN_PANICKED;
@@ -359,8 +331,9 @@ static void ended(qk_vm *vm, const qk_vm_exit *ex, void *userdata)
 	res->console_tail = qk_console_tail(r->console, TAIL_LINES);
 	res->qemu_output = qk_vm_output_tail(vm, TAIL_LINES);
 	if (res->end == QK_RUN_PANICKED)
-		res->panic_lines = r->panic_lines.len ? strdup_or_null(r->panic_lines.data)
-						      : qk_console_tail(r->console, 10);
+		res->panic_lines = watch_panic_lines(&r->watch)
+					   ? strdup_or_null(watch_panic_lines(&r->watch))
+					   : qk_console_tail(r->console, 10);
 }
 
 void qk_run_result_clear(qk_run_result *res)
@@ -479,11 +452,9 @@ int qk_run(qk_spec *spec, const qk_run_options *opts, qk_run_result *res, qk_err
 		.timeout_s = timeout_s,
 		.deadline_ms = -1,
 		.boot_timeout_ms = console && !paused ? opts->boot_timeout_ms : -1,
-		.panic_lines = BUF_INIT,
 	};
+	watch_init(&r.watch, 0, false, 0);
 	qk_console_options copts = QK_CONSOLE_OPTIONS_INIT;
-	copts.on_line = on_line;
-	copts.userdata = &r;
 	if ((ret = qk_console_new(&r.console, &copts, err)) < 0)
 		return ret;
 	r.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -505,6 +476,6 @@ int qk_run(qk_spec *spec, const qk_run_options *opts, qk_run_result *res, qk_err
 	qk_error_free(r.loop_err);
 	close(r.wake_fd);
 	qk_console_free(r.console);
-	buf_free(&r.panic_lines);
+	watch_free(&r.watch);
 	return ret < 0 ? ret : 0;
 }

@@ -18,22 +18,54 @@
 static struct termios saved_termios;
 static volatile sig_atomic_t saved_fd = -1;
 
-static const int fatal_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE };
+static const int fatal_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE, SIGABRT };
+static struct sigaction saved_actions[ARRAY_SIZE(fatal_signals)];
 
 static void restore_terminal(void)
 {
 	int fd = saved_fd;
 	if (fd >= 0)
 		tcsetattr(fd, TCSANOW, &saved_termios);
+	saved_fd = -1;
 }
 
 static void on_fatal_signal(int sig)
 {
 	/* Everything here is async-signal-safe. */
 	restore_terminal();
-	saved_fd = -1;
 	signal(sig, SIG_DFL);
 	raise(sig);
+}
+
+int term_raw(int fd)
+{
+	struct termios t;
+	if (tcgetattr(fd, &saved_termios) < 0)
+		return -errno;
+	t = saved_termios;
+	cfmakeraw(&t);
+	/* Handlers first: a signal between the two steps still restores. */
+	saved_fd = fd;
+	for (size_t i = 0; i < ARRAY_SIZE(fatal_signals); i++) {
+		struct sigaction sa = { .sa_handler = on_fatal_signal };
+		sigemptyset(&sa.sa_mask);
+		sigaction(fatal_signals[i], &sa, &saved_actions[i]);
+	}
+	if (tcsetattr(fd, TCSANOW, &t) < 0) {
+		int e = errno;
+		term_restore();
+		return -e;
+	}
+	return 0;
+}
+
+void term_restore(void)
+{
+	if (saved_fd < 0)
+		return;
+	restore_terminal();
+	for (size_t i = 0; i < ARRAY_SIZE(fatal_signals); i++)
+		sigaction(fatal_signals[i], &saved_actions[i], NULL);
 }
 
 static int write_all(int fd, const char *p, size_t len)
@@ -134,40 +166,15 @@ static int relay(int console_fd, int in_fd, int out_fd, qk_error **err)
 
 int term_attach(int console_fd, int in_fd, int out_fd, qk_error **err)
 {
-	struct sigaction old[ARRAY_SIZE(fatal_signals)];
 	bool raw = isatty(in_fd);
-
 	if (raw) {
-		struct termios t;
-		if (tcgetattr(in_fd, &saved_termios) < 0)
-			return qk_error_set(err, QK_ERR_SYSTEM, errno, "reading the terminal's settings: %s",
-					    strerror(errno));
-		t = saved_termios;
-		cfmakeraw(&t);
-		/* Handlers first: a signal between the two steps still restores. */
-		saved_fd = in_fd;
-		for (size_t i = 0; i < ARRAY_SIZE(fatal_signals); i++) {
-			struct sigaction sa = { .sa_handler = on_fatal_signal };
-			sigemptyset(&sa.sa_mask);
-			sigaction(fatal_signals[i], &sa, &old[i]);
-		}
-		if (tcsetattr(in_fd, TCSANOW, &t) < 0) {
-			int e = errno;
-			saved_fd = -1;
-			for (size_t i = 0; i < ARRAY_SIZE(fatal_signals); i++)
-				sigaction(fatal_signals[i], &old[i], NULL);
-			return qk_error_set(err, QK_ERR_SYSTEM, e, "putting the terminal in raw mode: %s",
-					    strerror(e));
-		}
+		int r = term_raw(in_fd);
+		if (r < 0)
+			return qk_error_set(err, QK_ERR_SYSTEM, -r, "putting the terminal in raw mode: %s",
+					    strerror(-r));
 	}
-
 	int r = relay(console_fd, in_fd, out_fd, err);
-
-	if (raw) {
-		restore_terminal();
-		saved_fd = -1;
-		for (size_t i = 0; i < ARRAY_SIZE(fatal_signals); i++)
-			sigaction(fatal_signals[i], &old[i], NULL);
-	}
+	if (raw)
+		term_restore();
 	return r;
 }

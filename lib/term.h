@@ -7,7 +7,7 @@
  * Ctrl-] then q detaches; Ctrl-] twice sends one Ctrl-]. The terminal's
  * settings are restored on every way out: detach, the console closing, an
  * error, and the signals that end a process (SIGHUP, SIGINT, SIGQUIT,
- * SIGTERM, SIGPIPE): their handler restores the terminal, then lets the
+ * SIGTERM, SIGPIPE, SIGABRT): their handler restores the terminal, then lets the
  * signal do what it would have done. SIGKILL cannot be caught; `stty sane`
  * is the remedy then.
  */
@@ -23,6 +23,16 @@ enum {
 	TERM_DETACHED = 0, /* the user pressed Ctrl-] q */
 	TERM_CLOSED = 1,   /* the console closed (the VM ended) */
 };
+
+/*
+ * Put the terminal fd in raw mode, saving its settings, and install the
+ * handlers that restore them on a fatal signal (then let it act). 0 or a
+ * negative errno (the terminal unchanged). One terminal per process.
+ */
+int term_raw(int fd);
+
+/* Put the terminal back as term_raw() found it; safe to call twice or without term_raw(). */
+void term_restore(void);
 
 /*
  * Relay in_fd (a terminal or not: raw mode only when it is one) to

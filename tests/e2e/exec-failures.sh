@@ -6,12 +6,8 @@
 # start (125).
 # Usage: exec-failures.sh QKIT
 set -u
-qkit=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") # absolute: the test changes directory
-guest=$("$(dirname "$0")/../guest/prepare") || { echo "FAIL: guest assets missing"; exit 1; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/lib.sh"
+e2e_setup "$1"
 now() { date +%s.%N; }
 cd "$tmp"
 
@@ -72,7 +68,7 @@ if [ -w /dev/kvm ]; then
 	status=$?
 	if [ "$status" -ne 0 ]; then
 		[ "$status" -eq 122 ] || fail "under KVM: status $status: $(cat err.txt)"
-		grep -q 'KVM may be non-functional on this host.*try --accel tcg$' err.txt ||
+		grep -q 'The guest ran under KVM, which may be non-functional on this host.*try --accel tcg$' err.txt ||
 			fail "the KVM watchdog message lacks the advice: $(cat err.txt)"
 	fi
 fi
@@ -119,5 +115,4 @@ status=$?
 grep -q '^qkit exec: qemu-system-x86_64 is not installed: apt-get install qemu-system-x86' err.txt ||
 	fail "no install hint for a missing QEMU: $(cat err.txt)"
 
-[ "$fails" -eq 0 ] || exit 1
-echo "ok: panic (reported ${late}s after it), watchdog, timeout, a killed run, QEMU failure, QEMU missing"
+e2e_finish "panic (reported ${late}s after it), watchdog, timeout, a killed run, QEMU failure, QEMU missing"

@@ -199,7 +199,7 @@ if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	if [ $st -eq 0 ] && grep -q QKIT-GUEST-READY "$work/kvm.out"; then
 		echo "skip kvm-watchdog-advice: KVM runs guests on this host"
 	elif [ $st -eq 122 ] && grep -q 'within 5 s; stopped the VM. The guest ran under KVM, which may be non-functional on this host' "$work/kvm.err" &&
-		grep -q 'try the tcg accelerator (qkit run --accel tcg)' "$work/kvm.err"; then
+		grep -q 'try --accel tcg$' "$work/kvm.err"; then
 		ok kvm-watchdog-advice
 	else
 		fail "kvm-watchdog-advice: status $st: $(cat "$work/kvm.err")"
