@@ -739,7 +739,8 @@ json_t *spec_normalize(const qk_spec *spec, unsigned qemu_version, struct vctx *
 		if (!b && !share && !json_array_size(json_object_get(mem, "numa"))) {
 			json_object_set_new(mem, "backend", json_string("memfd"));
 			json_object_set_new(mem, "share", json_true());
-		} else if ((b && strcmp(b, "ram") == 0) || !json_is_true(share)) {
+		} else if (!b || strcmp(b, "ram") == 0 || !json_is_true(share)) {
+			/* Anonymous RAM, even shared, has no fd to hand to the backend. */
 			vproblem(v, "memory",
 				 "virtiofs and vhost-user devices need shared memory: set share: true and backend memfd or file");
 		}
