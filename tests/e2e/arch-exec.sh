@@ -21,7 +21,7 @@ run() {
 }
 
 mkdir "$tmp/work"
-cd "$tmp/work"
+cd "$tmp/work" || exit 1
 start=$(date +%s.%N)
 run -- sh -c 'echo out; echo err >&2; uname -m >arch.txt; exit 3' >../out.txt 2>../err.txt
 status=$?
@@ -36,7 +36,7 @@ run --module isofs -- sh -c 'grep -c "^isofs " /proc/modules' >../out.txt 2>../e
 status=$?
 [ "$status" -eq 0 ] && [ "$(cat ../out.txt)" = 1 ] ||
 	fail "--module isofs: status $status, '$(cat ../out.txt)' $(cat ../err.txt)"
-cd "$tmp"
+cd "$tmp" || exit 1
 
 if pgrep -f -- "$tmp/vmlinuz" >/dev/null; then
 	fail "a QEMU is left running after qkit exec: $(pgrep -af -- "$tmp/vmlinuz")"
