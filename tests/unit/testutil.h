@@ -68,14 +68,12 @@ static inline char *test_path(const char *dir, const char *rel)
 /* Write data to path, creating its parent directories. */
 static inline void test_write_file(const char *path, const void *data, size_t len)
 {
-	char *parent = strdup(path);
+	char *parent = strdup(path), *failed = NULL;
 	assert_non_null(parent);
-	for (char *s = parent + 1; (s = strchr(s, '/')); s++) {
-		*s = '\0';
-		if (mkdir(parent, 0755) < 0 && errno != EEXIST)
-			fail_msg("mkdir %s: %s", parent, strerror(errno));
-		*s = '/';
-	}
+	*strrchr(parent, '/') = '\0';
+	int r = mkdir_p(parent, 0755, &failed);
+	if (r < 0)
+		fail_msg("mkdir %s: %s", failed ? failed : parent, strerror(-r));
 	free(parent);
 	FILE *f = fopen(path, "wb");
 	if (!f)

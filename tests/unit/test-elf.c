@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/* lib/elf.c: program headers of 32- and 64-bit images, and what is wrong with bad ones. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "elf.h"
+#include "util.h"
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = v & 0xff;
+	p[1] = v >> 8;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (v >> (8 * i)) & 0xff;
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)v);
+	put32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* An image with two program headers: PT_LOAD and the given type at 0x100, 0x20 bytes. */
+static void make(uint8_t *d, size_t len, bool is64, uint32_t type)
+{
+	memset(d, 0, len);
+	memcpy(d, "\177ELF", 4);
+	d[4] = is64 ? 2 : 1;
+	d[5] = 1;
+	unsigned phentsize = is64 ? 56 : 32, phoff = is64 ? 64 : 52;
+	if (is64)
+		put64(d + 32, phoff);
+	else
+		put32(d + 28, phoff);
+	put16(d + (is64 ? 54 : 42), (uint16_t)phentsize);
+	put16(d + (is64 ? 56 : 44), 2);
+	put32(d + phoff, 1);
+	uint8_t *ph = d + phoff + phentsize;
+	put32(ph, type);
+	if (is64) {
+		put64(ph + 8, 0x100);
+		put64(ph + 32, 0x20);
+	} else {
+		put32(ph + 4, 0x100);
+		put32(ph + 16, 0x20);
+	}
+}
+
+static void both_classes(void **state)
+{
+	uint8_t d[0x200];
+	char why[160];
+	for (int is64 = 0; is64 < 2; is64++) {
+		struct elf_image e;
+		make(d, sizeof(d), is64, ELF_PT_INTERP);
+		assert_int_equal(elf_parse(&e, d, sizeof(d), why, sizeof(why)), 0);
+		assert_int_equal(e.is64, is64);
+		assert_int_equal(e.phnum, 2);
+		struct elf_phdr ph;
+		elf_phdr(&e, 1, &ph);
+		assert_int_equal(ph.type, ELF_PT_INTERP);
+		assert_int_equal(ph.offset, 0x100);
+		assert_int_equal(ph.filesz, 0x20);
+		assert_true(elf_has_phdr(&e, ELF_PT_INTERP));
+		assert_false(elf_has_phdr(&e, ELF_PT_NOTE));
+
+		make(d, sizeof(d), is64, ELF_PT_NOTE);
+		assert_int_equal(elf_parse(&e, d, sizeof(d), why, sizeof(why)), 0);
+		assert_false(elf_has_phdr(&e, ELF_PT_INTERP));
+		assert_true(elf_has_phdr(&e, ELF_PT_NOTE));
+	}
+}
+
+static void bad_images_say_what_is_wrong(void **state)
+{
+	uint8_t d[0x200];
+	char why[160];
+	struct elf_image e;
+
+	assert_int_equal(elf_parse(&e, "#!/bin/sh\n", 10, why, sizeof(why)), -EINVAL);
+	assert_string_equal(why, "not an ELF file");
+
+	make(d, sizeof(d), true, ELF_PT_NOTE);
+	d[5] = 2; /* big-endian */
+	assert_int_equal(elf_parse(&e, d, sizeof(d), why, sizeof(why)), -EINVAL);
+	assert_string_equal(why, "ELF class 2, data encoding 2: want 32/64-bit little-endian");
+
+	make(d, sizeof(d), true, ELF_PT_NOTE);
+	assert_int_equal(elf_parse(&e, d, 60, why, sizeof(why)), -EINVAL);
+	assert_string_equal(why, "ELF header is truncated");
+
+	/* The second header ends past the end of the image. */
+	assert_int_equal(elf_parse(&e, d, 64 + 56 + 40, why, sizeof(why)), -EINVAL);
+	assert_string_equal(why, "program headers (offset 64, 2 of 56 bytes) lie outside the file");
+
+	/* A header size too small for the class is not trusted either. */
+	make(d, sizeof(d), false, ELF_PT_NOTE);
+	put16(d + 42, 16);
+	assert_int_equal(elf_parse(&e, d, sizeof(d), why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "lie outside the file"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(both_classes),
+		cmocka_unit_test(bad_images_say_what_is_wrong),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
