@@ -12,23 +12,7 @@
 #include "elf.h"
 #include "util.h"
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v & 0xff;
-	p[1] = v >> 8;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (v >> (8 * i)) & 0xff;
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
+#include "testutil.h"
 
 /* An image with two program headers: PT_LOAD and the given type at 0x100, 0x20 bytes. */
 static void make(uint8_t *d, size_t len, bool is64, uint32_t type)
@@ -39,20 +23,20 @@ static void make(uint8_t *d, size_t len, bool is64, uint32_t type)
 	d[5] = 1;
 	unsigned phentsize = is64 ? 56 : 32, phoff = is64 ? 64 : 52;
 	if (is64)
-		put64(d + 32, phoff);
+		test_put_le64(d + 32, phoff);
 	else
-		put32(d + 28, phoff);
-	put16(d + (is64 ? 54 : 42), (uint16_t)phentsize);
-	put16(d + (is64 ? 56 : 44), 2);
-	put32(d + phoff, 1);
+		test_put_le32(d + 28, phoff);
+	test_put_le16(d + (is64 ? 54 : 42), (uint16_t)phentsize);
+	test_put_le16(d + (is64 ? 56 : 44), 2);
+	test_put_le32(d + phoff, 1);
 	uint8_t *ph = d + phoff + phentsize;
-	put32(ph, type);
+	test_put_le32(ph, type);
 	if (is64) {
-		put64(ph + 8, 0x100);
-		put64(ph + 32, 0x20);
+		test_put_le64(ph + 8, 0x100);
+		test_put_le64(ph + 32, 0x20);
 	} else {
-		put32(ph + 4, 0x100);
-		put32(ph + 16, 0x20);
+		test_put_le32(ph + 4, 0x100);
+		test_put_le32(ph + 16, 0x20);
 	}
 }
 
@@ -105,7 +89,7 @@ static void bad_images_say_what_is_wrong(void **state)
 
 	/* A header size too small for the class is not trusted either. */
 	make(d, sizeof(d), false, ELF_PT_NOTE);
-	put16(d + 42, 16);
+	test_put_le16(d + 42, 16);
 	assert_int_equal(elf_parse(&e, d, sizeof(d), why, sizeof(why)), -EINVAL);
 	assert_non_null(strstr(why, "lie outside the file"));
 }

@@ -33,31 +33,13 @@
 /* Larger than one 8 MiB lz4 legacy block, so its block framing is exercised. */
 #define ELF_SIZE_LZ4 (9u << 20)
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v & 0xff;
-	p[1] = v >> 8;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (v >> (8 * i)) & 0xff;
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (v >> (8 * i)) & 0xff;
-}
-
 /* One note: namesz, descsz, type, name and desc padded to 4. */
 static size_t put_note(uint8_t *p, const char *name, uint32_t type, const void *desc, uint32_t descsz)
 {
 	uint32_t namesz = (uint32_t)strlen(name) + 1;
-	put32(p, namesz);
-	put32(p + 4, descsz);
-	put32(p + 8, type);
+	test_put_le32(p, namesz);
+	test_put_le32(p + 4, descsz);
+	test_put_le32(p + 8, type);
 	memcpy(p + 12, name, namesz);
 	size_t off = 12 + ((namesz + 3) & ~3u);
 	memcpy(p + off, desc, descsz);
@@ -77,29 +59,29 @@ static uint8_t *make_elf(bool pvh, size_t size)
 	e[4] = 2; /* ELFCLASS64 */
 	e[5] = 1; /* little-endian */
 	e[6] = 1;
-	put16(e + 16, 2);    /* ET_EXEC */
-	put16(e + 18, 62);   /* EM_X86_64 */
-	put64(e + 32, 64);   /* e_phoff */
-	put16(e + 52, 64);   /* e_ehsize */
-	put16(e + 54, 56);   /* e_phentsize */
-	put16(e + 56, 2);    /* e_phnum */
+	test_put_le16(e + 16, 2);    /* ET_EXEC */
+	test_put_le16(e + 18, 62);   /* EM_X86_64 */
+	test_put_le64(e + 32, 64);   /* e_phoff */
+	test_put_le16(e + 52, 64);   /* e_ehsize */
+	test_put_le16(e + 54, 56);   /* e_phentsize */
+	test_put_le16(e + 56, 2);    /* e_phnum */
 
 	uint8_t *notes = e + 0x200;
 	size_t n = put_note(notes, "Xen", 6, "linux", 6);
 	uint8_t entry[8];
-	put64(entry, PVH_ENTRY);
+	test_put_le64(entry, PVH_ENTRY);
 	if (pvh)
 		n += put_note(notes + n, "Xen", 18, entry, 8);
 	n += put_note(notes + n, "GNU", 3, "abcd", 4);
 
 	uint8_t *ph = e + 64;
-	put32(ph, 1); /* PT_LOAD */
-	put64(ph + 8, 0x1000);
-	put64(ph + 32, size - 0x1000);
+	test_put_le32(ph, 1); /* PT_LOAD */
+	test_put_le64(ph + 8, 0x1000);
+	test_put_le64(ph + 32, size - 0x1000);
 	ph += 56;
-	put32(ph, 4); /* PT_NOTE */
-	put64(ph + 8, 0x200);
-	put64(ph + 32, n);
+	test_put_le32(ph, 4); /* PT_NOTE */
+	test_put_le64(ph + 8, 0x200);
+	test_put_le64(ph + 32, n);
 
 	uint32_t x = 12345;
 	for (size_t i = 0x1000; i < size; i++) {
@@ -144,16 +126,16 @@ static uint8_t *make_bzimage(const uint8_t *payload, size_t plen, uint32_t vmlin
 	uint8_t *b = calloc(1, *len);
 	assert_non_null(b);
 	b[0x1f1] = setup_sects;
-	put16(b + 0x1fe, 0xaa55);
+	test_put_le16(b + 0x1fe, 0xaa55);
 	memcpy(b + 0x202, "HdrS", 4);
-	put16(b + 0x206, protocol);
-	put16(b + 0x20e, 0x300 - 0x200);
+	test_put_le16(b + 0x206, protocol);
+	test_put_le16(b + 0x20e, 0x300 - 0x200);
 	strcpy((char *)b + 0x300, "6.1.0-test (qkit@test) #1");
-	put32(b + 0x248, (uint32_t)poff);
-	put32(b + 0x24c, (uint32_t)total_payload);
+	test_put_le32(b + 0x248, (uint32_t)poff);
+	test_put_le32(b + 0x24c, (uint32_t)total_payload);
 	memcpy(b + pm + poff, payload, plen);
 	if (with_size)
-		put32(b + pm + poff + plen, vmlinux_size);
+		test_put_le32(b + pm + poff + plen, vmlinux_size);
 	return b;
 }
 
@@ -235,7 +217,7 @@ static void elf_without_pvh_note_has_no_entry(void **state)
 	assert_null(err);
 
 	/* A note whose size runs past its segment is malformed, not absent. */
-	put32(elf + 0x200 + 4, 0x10000);
+	test_put_le32(elf + 0x200 + 4, 0x10000);
 	assert_int_equal(qk_kernel_pvh_entry(elf, 0x2000, &entry, &err), -EINVAL);
 	assert_non_null(strstr(qk_error_message(err), "PT_NOTE"));
 	qk_error_free(err);
@@ -271,8 +253,8 @@ static void bad_headers_name_what_is_wrong(void **state)
 	err = NULL;
 
 	/* payload_length beyond the end of the file */
-	put16(bz + 0x206, 0x020f);
-	put32(bz + 0x24c, 1u << 20);
+	test_put_le16(bz + 0x206, 0x020f);
+	test_put_le32(bz + 0x24c, 1u << 20);
 	test_write_file(path, bz, len);
 	assert_int_equal(qk_kernel_inspect(path, &info, &err), -EINVAL);
 	assert_non_null(strstr(qk_error_message(err), "lies outside the file"));

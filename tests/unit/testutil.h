@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What the white-box unit tests share: a scratch directory made by the
- * group setup and removed by the group teardown, and whole-file read and
- * write that fail the test instead of returning errors. Include after
- * <cmocka.h>.
+ * group setup and removed by the group teardown, whole-file read and
+ * write that fail the test instead of returning errors, and little-endian
+ * writers for building file headers. Include after <cmocka.h>.
  */
 #ifndef QKIT_TESTS_TESTUTIL_H
 #define QKIT_TESTS_TESTUTIL_H
@@ -93,6 +93,25 @@ static inline uint8_t *test_read_file(const char *path, size_t *len)
 	if (len)
 		*len = n;
 	return d;
+}
+
+/* Little-endian integers into a byte buffer, to build file headers (ELF, bzImage). */
+static inline void test_put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = v & 0xff;
+	p[1] = v >> 8;
+}
+
+static inline void test_put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (v >> (8 * i)) & 0xff;
+}
+
+static inline void test_put_le64(uint8_t *p, uint64_t v)
+{
+	test_put_le32(p, (uint32_t)v);
+	test_put_le32(p + 4, (uint32_t)(v >> 32));
 }
 
 static inline size_t test_count_entries(const char *dir)
