@@ -189,13 +189,6 @@ static __attribute__((noreturn)) void child_run(const struct spawn_spec *s, pid_
 
 	if (s->new_process_group && setpgid(0, 0) < 0)
 		child_fail(errpipe, STAGE_PGRP);
-	if (s->die_with_parent) {
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-			child_fail(errpipe, STAGE_PDEATHSIG);
-		/* The parent may have died before prctl took effect. */
-		if (getppid() != parent)
-			_exit(127);
-	}
 	if (s->cwd && chdir(s->cwd) < 0)
 		child_fail(errpipe, STAGE_CHDIR);
 	if (s->set_groups && setgroups(s->n_groups, s->groups) < 0)
@@ -204,6 +197,14 @@ static __attribute__((noreturn)) void child_run(const struct spawn_spec *s, pid_
 		child_fail(errpipe, STAGE_GID);
 	if (s->uid != (uid_t)-1 && setresuid(s->uid, s->uid, s->uid) < 0)
 		child_fail(errpipe, STAGE_UID);
+	/* After the credentials: changing them clears the parent-death signal. */
+	if (s->die_with_parent) {
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+			child_fail(errpipe, STAGE_PDEATHSIG);
+		/* The parent may have died before prctl took effect. */
+		if (getppid() != parent)
+			_exit(127);
+	}
 	execve(s->path, s->argv, s->envp);
 	child_fail(errpipe, STAGE_EXEC);
 }

@@ -596,6 +596,47 @@ static void credentials_are_dropped(void **state)
 	qk_vm_free(vm);
 }
 
+static bool running(pid_t pid);
+
+/* Changing credentials clears PR_SET_PDEATHSIG: it must be set after them. */
+static void dropped_credentials_still_die_with_the_supervisor(void **state)
+{
+	if (geteuid() != 0)
+		skip();
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	pid_t sup = fork();
+	assert_true(sup >= 0);
+	if (sup == 0) {
+		qk_vm_options opts = QK_VM_OPTIONS_INIT;
+		opts.uid = 65534;
+		opts.gid = 65534;
+		opts.paused = true;
+		qk_vm *vm = NULL;
+		pid_t pid = 0;
+		if (qk_vm_launch(&vm, none_argv, &opts, NULL) == 0)
+			pid = qk_vm_pid(vm);
+		if (write(p[1], &pid, sizeof(pid)) != sizeof(pid))
+			_exit(1);
+		_exit(0); /* the supervisor dies; QEMU must follow */
+	}
+	close(p[1]);
+	pid_t qemu = 0;
+	assert_int_equal(read(p[0], &qemu, sizeof(qemu)), sizeof(qemu));
+	close(p[0]);
+	assert_true(qemu > 0);
+	waitpid(sup, NULL, 0);
+	bool gone = false;
+	for (int i = 0; i < 100 && !gone; i++) {
+		gone = !running(qemu);
+		if (!gone)
+			usleep(10000);
+	}
+	if (!gone)
+		kill(qemu, SIGKILL);
+	assert_true(gone);
+}
+
 /*
  * Whether pid runs. A detached supervisor is adopted by init, and an init
  * that does not reap (as in some containers) leaves a zombie: that is gone.
@@ -776,6 +817,7 @@ int main(void)
 		cmocka_unit_test(console_is_drained_and_relayed),
 		cmocka_unit_test(no_console_write_fails),
 		cmocka_unit_test(credentials_are_dropped),
+		cmocka_unit_test(dropped_credentials_still_die_with_the_supervisor),
 		cmocka_unit_test(supervise_and_stop_by_name),
 		cmocka_unit_test(detach_then_kill_by_name),
 		cmocka_unit_test(hundred_cycles_leak_nothing),
