@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "fileio.h"
 #include "decompress.h"
+#include "elf.h"
 #include "util.h"
 
 #define MODULE_MAX (256u << 20)
@@ -390,43 +391,20 @@ int kmod_read(const char *path, uint8_t **out, size_t *len, qk_error **err)
 static int modinfo_section(const uint8_t *ko, size_t len, const char **start, size_t *size,
 			   const char *what, qk_error **err)
 {
-	if (len < 52 || memcmp(ko, "\177ELF", 4) != 0 || (ko[4] != 1 && ko[4] != 2) || ko[5] != 1)
-		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s: not a little-endian ELF module", what);
-	bool is64 = ko[4] == 2;
-	if (is64 && len < 64)
-		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s: ELF header is truncated", what);
-	uint64_t shoff = is64 ? get_le64(ko + 0x28) : get_le32(ko + 0x20);
-	uint64_t shentsize = get_le16(ko + (is64 ? 0x3a : 0x2e));
-	uint64_t shnum = get_le16(ko + (is64 ? 0x3c : 0x30));
-	uint64_t shstrndx = get_le16(ko + (is64 ? 0x3e : 0x32));
-	if (shentsize < (is64 ? 64u : 40u) || shoff > len || shnum * shentsize > len - shoff ||
-	    shstrndx >= shnum)
-		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s: section headers lie outside the file",
+	struct elf_image e;
+	char why[160];
+	uint64_t off, n;
+	int r = elf_parse(&e, ko, len, why, sizeof(why));
+	if (r == 0)
+		r = elf_find_section(&e, ".modinfo", &off, &n, why, sizeof(why));
+	if (r == -ENOENT)
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s: no .modinfo section; not a kernel module?",
 				    what);
-
-#define SH(i) (ko + shoff + (uint64_t)(i) * shentsize)
-#define SH_OFFSET(s) (is64 ? get_le64((s) + 0x18) : get_le32((s) + 0x10))
-#define SH_SIZE(s) (is64 ? get_le64((s) + 0x20) : get_le32((s) + 0x14))
-	uint64_t stroff = SH_OFFSET(SH(shstrndx)), strsize = SH_SIZE(SH(shstrndx));
-	if (stroff > len || strsize > len - stroff)
-		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s: section names lie outside the file", what);
-	for (uint64_t i = 0; i < shnum; i++) {
-		const uint8_t *sh = SH(i);
-		uint64_t name = get_le32(sh);
-		if (name >= strsize || strsize - name < sizeof(".modinfo") ||
-		    memcmp(ko + stroff + name, ".modinfo", sizeof(".modinfo")) != 0)
-			continue;
-		uint64_t off = SH_OFFSET(sh), n = SH_SIZE(sh);
-		if (off > len || n > len - off)
-			return qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s: .modinfo lies outside the file", what);
-		*start = (const char *)ko + off;
-		*size = (size_t)n;
-		return 0;
-	}
-#undef SH
-#undef SH_OFFSET
-#undef SH_SIZE
-	return qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s: no .modinfo section; not a kernel module?", what);
+	if (r < 0)
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "%s: %s", what, why);
+	*start = (const char *)ko + off;
+	*size = (size_t)n;
+	return 0;
 }
 
 /* The next "key=value" of .modinfo at or after *pos; its value, or NULL at the end. */

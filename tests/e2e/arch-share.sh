@@ -1,6 +1,7 @@
 #!/bin/sh
 # qkit run --share on a foreign architecture: the 9p device on the
-# architecture's transport (virtio-9p-pci on virt and q35), with an
+# architecture's transport (virtio-9p-pci on virt and q35, virtio-9p-ccw on
+# s390x), with an
 # initramfs that qkit initramfs builds from that architecture's busybox and
 # kernel modules (xz-compressed in Debian 13's riscv64 tree). The guest
 # reads a host file and writes one back; its payload's status is QKIT-EXIT 0.
@@ -8,11 +9,15 @@
 set -u
 qkit=$1
 arch=$2
+# The transport's driver: virtio-pci is a module in Debian's kernels;
+# s390x's virtio-ccw is built in.
+transport=--module=virtio_pci
 case $arch in
 aarch64) machine=aarch64 ;;
 arm) machine=armv7l ;;
 i386) machine=i686 ;;
 riscv64) machine=riscv64 ;;
+s390x) machine=s390x transport= ;;
 *) echo "FAIL: no uname -m known for $arch"; exit 1 ;;
 esac
 guest=$("$(dirname "$0")/../guest/prepare-arch" "$arch") ||
@@ -25,7 +30,7 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 mkdir "$tmp/share"
 echo "from the host, $$" >"$tmp/share/hello"
 "$qkit" initramfs -o "$tmp/initrd" --busybox "$guest/busybox" --modules "$guest/modules" \
-	--module virtio_pci --module 9pnet_virtio --module 9p --share data:/mnt \
+	$transport --module 9pnet_virtio --module 9p --share data:/mnt \
 	-- sh -c 'cat /mnt/hello && uname -m >/mnt/guest-arch' 2>"$tmp/err" ||
 	{ echo "FAIL: qkit initramfs for $arch: $(cat "$tmp/err")"; exit 1; }
 
