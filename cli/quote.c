@@ -1,43 +1,19 @@
 /* SPDX-License-Identifier: MIT */
-#include <stdbool.h>
 #include <stdio.h>
-#include <string.h>
 
+#include "buf.h"
 #include "cli.h"
-
-/* Characters a POSIX shell takes literally outside quotes. */
-static bool shell_safe(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-", *s))
-			return false;
-	return true;
-}
-
-static void print_quoted(FILE *out, const char *s)
-{
-	if (shell_safe(s)) {
-		fputs(s, out);
-		return;
-	}
-	putc('\'', out);
-	for (; *s; s++) {
-		if (*s == '\'')
-			fputs("'\\''", out);
-		else
-			putc(*s, out);
-	}
-	putc('\'', out);
-}
 
 void cli_print_command_line(FILE *out, char *const *args)
 {
+	struct buf b = BUF_INIT;
 	for (char *const *p = args; *p; p++) {
 		if (p != args)
-			fputs(p[-1][0] == '-' && p[0][0] != '-' ? " " : " \\\n    ", out);
-		print_quoted(out, *p);
+			buf_puts(&b, p[-1][0] == '-' && p[0][0] != '-' ? " " : " \\\n    ");
+		buf_put_shell_word(&b, *p);
 	}
-	putc('\n', out);
+	buf_putc(&b, '\n');
+	if (b.data)
+		fputs(b.data, out);
+	buf_free(&b);
 }

@@ -27,8 +27,6 @@ int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf
  * string becomes ''). buf_put_shell_word() appends s as it is when every
  * character is one the shell takes literally (letters, digits,
  * _@%+=:,./-), else quoted, for command lines a person reads.
- * harness-run.c guest_command_line and cli/quote.c print_quoted carry
- * copies of buf_put_shell_word.
  */
 int buf_put_shell_quoted(struct buf *b, const char *s);
 int buf_put_shell_word(struct buf *b, const char *s);
