@@ -40,6 +40,15 @@ int chardev_build(struct rctx *r, const json_t *c, const char *id, qk_error **er
 	return arglist_add(r->out, OPT_COMMA, "-chardev", p, true);
 }
 
+int socket_chardev_build(struct rctx *r, const json_t *dev, const char *field, const char *id,
+			 qk_error **err)
+{
+	json_t *c = json_pack("{s:s, s:O}", "type", "unix", "path", json_object_get(dev, field));
+	int ret = chardev_build(r, c, id, err);
+	json_decref(c);
+	return ret;
+}
+
 #define BACKEND_FIELD(req) \
 	{ .name = "backend", .type = FT_OBJ, .sub = chardev_fields, .required = req, .doc = "the chardev" }
 
@@ -176,9 +185,7 @@ int tpm_build(struct rctx *r, json_t *dev, json_t **front, qk_error **err)
 	const char *id = dev_str(dev, "id");
 	_cleanup_free_ char *cid = derived_id(id, "chardev");
 	_cleanup_free_ char *tid = derived_id(id, "tpmdev");
-	json_t *c = json_pack("{s:s, s:O}", "type", "unix", "path", json_object_get(dev, "path"));
-	int ret = chardev_build(r, c, cid, err);
-	json_decref(c);
+	int ret = socket_chardev_build(r, dev, "path", cid, err);
 	if (ret < 0)
 		return ret;
 	json_t *t = json_pack("{s:s, s:s, s:s}", "type", "emulator", "id", tid, "chardev", cid);
@@ -227,9 +234,7 @@ void vhost_user_check(struct vctx *v, json_t *dev, const char *where)
 int vhost_user_build(struct rctx *r, json_t *dev, json_t **front, qk_error **err)
 {
 	_cleanup_free_ char *cid = derived_id(dev_str(dev, "id"), "chardev");
-	json_t *c = json_pack("{s:s, s:O}", "type", "unix", "path", json_object_get(dev, "path"));
-	int ret = chardev_build(r, c, cid, err);
-	json_decref(c);
+	int ret = socket_chardev_build(r, dev, "path", cid, err);
 	if (ret < 0)
 		return ret;
 	if (dev_is(dev, "type", "scsi")) {

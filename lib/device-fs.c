@@ -73,9 +73,7 @@ int fs_build(struct rctx *r, json_t *dev, json_t **front, qk_error **err)
 	static const char *const vhost_fs[] = { "vhost-user-fs-pci", "vhost-user-fs-device", "vhost-user-fs-ccw" };
 	if (dev_is(dev, "type", "virtiofs")) {
 		_cleanup_free_ char *cid = derived_id(id, "chardev");
-		json_t *c = json_pack("{s:s, s:O}", "type", "unix", "path", json_object_get(dev, "socket"));
-		int ret = chardev_build(r, c, cid, err);
-		json_decref(c);
+		int ret = socket_chardev_build(r, dev, "socket", cid, err);
 		if (ret < 0)
 			return ret;
 		json_object_set_new(*front, "driver", json_string(vhost_fs[r->v->transport]));

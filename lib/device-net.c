@@ -179,6 +179,16 @@ static char *fd_list(const json_t *list)
 	return buf_steal(&b);
 }
 
+/* One fd as key one ("3"), several as key many ("3:4"); QEMU takes them as strings. */
+static void set_fds(json_t *nd, const char *one, const char *many, const json_t *list)
+{
+	if (!json_array_size(list))
+		return;
+	char *l = fd_list(list);
+	json_object_set_new(nd, json_array_size(list) == 1 ? one : many, json_string(l));
+	free(l);
+}
+
 static json_t *inet(const char *host, long long port)
 {
 	char p[16];
@@ -229,15 +239,7 @@ int net_build(struct rctx *r, json_t *dev, json_t **front, qk_error **err)
 		user_backend(dev, nd);
 	} else if (tap_like) {
 		json_t *fds = json_object_get(dev, "fds");
-		if (json_array_size(fds) == 1) {
-			char s[16];
-			snprintf(s, sizeof(s), "%lld", (long long)json_integer_value(json_array_get(fds, 0)));
-			json_object_set_new(nd, "fd", json_string(s));
-		} else if (json_array_size(fds) > 1) {
-			char *l = fd_list(fds);
-			json_object_set_new(nd, "fds", json_string(l));
-			free(l);
-		}
+		set_fds(nd, "fd", "fds", fds);
 		if (!json_array_size(fds)) {
 			copy_member(nd, "ifname", dev, "ifname");
 			json_object_set_new(nd, "script", json_string(dev_str(dev, "script") ? dev_str(dev, "script") : "no"));
@@ -245,16 +247,7 @@ int net_build(struct rctx *r, json_t *dev, json_t **front, qk_error **err)
 					    json_string(dev_str(dev, "downscript") ? dev_str(dev, "downscript") : "no"));
 		}
 		copy_member(nd, "vhost", dev, "vhost");
-		json_t *vfds = json_object_get(dev, "vhostfds");
-		if (json_array_size(vfds) == 1) {
-			char s[16];
-			snprintf(s, sizeof(s), "%lld", (long long)json_integer_value(json_array_get(vfds, 0)));
-			json_object_set_new(nd, "vhostfd", json_string(s));
-		} else if (json_array_size(vfds) > 1) {
-			char *l = fd_list(vfds);
-			json_object_set_new(nd, "vhostfds", json_string(l));
-			free(l);
-		}
+		set_fds(nd, "vhostfd", "vhostfds", json_object_get(dev, "vhostfds"));
 		if (!json_array_size(fds))
 			copy_member(nd, "queues", dev, "queues");
 	} else if (strcmp(type, "bridge") == 0) {
@@ -287,9 +280,7 @@ int net_build(struct rctx *r, json_t *dev, json_t **front, qk_error **err)
 							       json_integer_value(json_object_get(dev, "port"))));
 	} else if (strcmp(type, "vhost-user") == 0) {
 		_cleanup_free_ char *cid = derived_id(id, "chardev");
-		json_t *c = json_pack("{s:s, s:O}", "type", "unix", "path", json_object_get(dev, "path"));
-		int ret = chardev_build(r, c, cid, err);
-		json_decref(c);
+		int ret = socket_chardev_build(r, dev, "path", cid, err);
 		if (ret < 0) {
 			json_decref(nd);
 			return ret;

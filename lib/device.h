@@ -45,6 +45,9 @@ extern const struct field virtio_serial_fields[];
 extern const struct field monitor_fields[];
 extern const struct field tpm_fields[];
 extern const struct field vhost_user_fields[];
+/* The chardev id connecting to the unix socket in the device's field (vhost-user, swtpm...). */
+int socket_chardev_build(struct rctx *r, const json_t *dev, const char *field, const char *id,
+			 qk_error **err);
 void serial_check(struct vctx *v, json_t *dev, const char *where);
 int serial_build(struct rctx *r, json_t *dev, json_t **front, qk_error **err);
 void console_dev_check(struct vctx *v, json_t *dev, const char *where);
