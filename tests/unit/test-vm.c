@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -395,6 +396,102 @@ static void log_rotates_at_its_cap(void **state)
 	free(prev);
 	unlink(log);
 	unlink(old);
+}
+
+struct mux {
+	const char *sock;
+	volatile int done;
+	char failure[512]; /* empty when every check passed */
+};
+
+static void mux_failed(struct mux *m, const char *what, qk_error *err)
+{
+	if (!m->failure[0])
+		snprintf(m->failure, sizeof(m->failure), "%s: %s", what,
+			 err ? qk_error_message(err) : "wrong answer");
+	qk_error_free(err);
+}
+
+static void count_reply(qk_qmp *qmp, json_t *ret, const qk_error *e, void *userdata)
+{
+	*(int *)userdata += ret && !e ? 1 : 100;
+}
+
+/* Two clients of the VM's public socket at once, while the VM is served. */
+static void *mux_clients(void *arg)
+{
+	struct mux *m = arg;
+	qk_qmp_options o = QK_QMP_OPTIONS_INIT;
+	o.timeout_ms = o.connect_timeout_ms = 10000;
+	qk_qmp *a = NULL, *b = NULL;
+	qk_error *err = NULL;
+	if (qk_qmp_connect_unix(&a, m->sock, &o, &err) < 0)
+		mux_failed(m, "client a", err);
+	else if (qk_qmp_connect_unix(&b, m->sock, &o, &err) < 0)
+		mux_failed(m, "client b", err);
+	if (a && b) {
+		/* QEMU 7.2 offers oob, and so does the supervisor's greeting. */
+		if (!qk_qmp_oob_enabled(a) || !json_object_get(qk_qmp_greeting(b), "version"))
+			mux_failed(m, "greeting", NULL);
+		/* Both clients number their commands from 1: the proxy keeps them apart. */
+		int replies = 0;
+		if (qk_qmp_send(a, "query-status", NULL, NULL, 0, -1, count_reply, &replies, NULL, &err) < 0 ||
+		    qk_qmp_send(b, "query-kvm", NULL, NULL, 0, -1, count_reply, &replies, NULL, &err) < 0)
+			mux_failed(m, "send", err);
+		for (int i = 0; i < 200 && replies < 2; i++) {
+			qk_qmp_process(a, NULL);
+			qk_qmp_process(b, NULL);
+			usleep(10000);
+		}
+		if (replies != 2)
+			mux_failed(m, "two commands in flight", NULL);
+		/* b's commands make the events a sees. */
+		if (qk_qmp_cont(b, &err) < 0 || qk_qmp_stop(b, &err) < 0)
+			mux_failed(m, "cont and stop", err);
+		else if (qk_qmp_wait_event(a, "RESUME", NULL, 10000, NULL, &err) < 0 ||
+			 qk_qmp_wait_event(a, "STOP", NULL, 10000, NULL, &err) < 0)
+			mux_failed(m, "events of the other client", err);
+		json_t *ret = NULL;
+		if (qk_qmp_execute(a, "no-such-command", NULL, &ret, &err) != -EIO ||
+		    !qk_error_qmp_class(err) || strcmp(qk_error_qmp_class(err), "CommandNotFound"))
+			mux_failed(m, "an error reply", NULL);
+		qk_error_free(err);
+		json_decref(ret);
+	}
+	qk_qmp_free(a);
+	qk_qmp_free(b);
+	m->done = 1;
+	return NULL;
+}
+
+static void public_qmp_socket_serves_clients_at_once(void **state)
+{
+	char dir[] = "/tmp/qkit-test-mux.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char sock[64];
+	snprintf(sock, sizeof(sock), "%s/qmp.sock", dir);
+	qk_vm_options opts = QK_VM_OPTIONS_INIT;
+	opts.paused = true;
+	opts.qmp_socket = sock;
+	qk_vm *vm = NULL;
+	assert_int_equal(qk_vm_launch(&vm, none_argv, &opts, NULL), 0);
+	struct stat st;
+	assert_int_equal(stat(sock, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	struct mux m = { .sock = sock };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, mux_clients, &m), 0);
+	qk_vm_exit ex;
+	for (int i = 0; i < 600 && !m.done; i++)
+		assert_int_equal(qk_vm_poll(vm, 50, &ex, NULL), 0);
+	assert_true(m.done);
+	pthread_join(t, NULL);
+	if (m.failure[0])
+		fail_msg("%s", m.failure);
+	assert_int_equal(qk_vm_stop(vm, NULL, &ex, NULL), 0);
+	qk_vm_free(vm);
+	assert_int_equal(stat(sock, &st), -1);
+	rmdir(dir);
 }
 
 static void environment_and_cwd(void **state)
@@ -810,6 +907,7 @@ int main(void)
 		cmocka_unit_test(output_is_captured),
 		cmocka_unit_test(output_goes_to_the_log),
 		cmocka_unit_test(log_rotates_at_its_cap),
+		cmocka_unit_test(public_qmp_socket_serves_clients_at_once),
 		cmocka_unit_test(environment_and_cwd),
 		cmocka_unit_test(waitpid_fallback_works),
 		cmocka_unit_test(paused_then_cont),
