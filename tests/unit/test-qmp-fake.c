@@ -353,15 +353,40 @@ static void send_from_handler(qk_qmp *qmp, const qk_qmp_event *ev, void *userdat
 	json_decref(args);
 }
 
-static void a_handler_may_send_while_a_send_waits(void **state)
+/* A fake that stops reading for 1.5 s and sends PING after event_ms; PING sends "echo". */
+static qk_qmp *fake_pinging_a_sender(int *sent, int event_ms)
 {
 	memset(&nested_done, 0, sizeof(nested_done));
 	qk_qmp *qmp = connect_fake("normal", NULL);
-	int sent = -1;
-	assert_true(qk_qmp_add_event_handler(qmp, "PING", send_from_handler, &sent, NULL) > 0);
-	json_t *pause = json_pack("{s:i, s:i}", "ms", 1500, "event_ms", 300);
+	assert_true(qk_qmp_add_event_handler(qmp, "PING", send_from_handler, sent, NULL) > 0);
+	json_t *pause = json_pack("{s:i, s:i}", "ms", 1500, "event_ms", event_ms);
 	assert_int_equal(qk_qmp_execute(qmp, "pause", pause, NULL, NULL), 0);
 	json_decref(pause);
+	return qmp;
+}
+
+/*
+ * Drive the connection from a caller's loop until the handler's command is
+ * answered. poll_ms < 0: poll as long as qk_qmp_next_timeout() says.
+ */
+static void expect_the_handlers_reply(qk_qmp *qmp, int poll_ms)
+{
+	int64_t deadline = now_ms() + 10000;
+	while (nested_done.n < 1 && now_ms() < deadline) {
+		struct pollfd pfd = { .fd = qk_qmp_fd(qmp), .events = POLLIN };
+		poll(&pfd, 1, poll_ms < 0 ? qk_qmp_next_timeout(qmp) : poll_ms);
+		assert_int_equal(qk_qmp_process(qmp, NULL), 0);
+	}
+	assert_int_equal(nested_done.n, 1);
+	assert_int_equal(nested_done.kind[0], 0);
+	assert_string_equal(json_string_value(json_object_get(nested_done.ret[0], "from")), "handler");
+	json_decref(nested_done.ret[0]);
+}
+
+static void a_handler_may_send_while_a_send_waits(void **state)
+{
+	int sent = -1;
+	qk_qmp *qmp = fake_pinging_a_sender(&sent, 300);
 
 	/* PING arrives while this send waits for room; the handler sends meanwhile. */
 	json_t *big = big_args(4u << 20);
@@ -373,29 +398,14 @@ static void a_handler_may_send_while_a_send_waits(void **state)
 	assert_true(json_equal(ret, big));
 	json_decref(ret);
 	json_decref(big);
-
-	int64_t deadline = now_ms() + 10000;
-	while (nested_done.n < 1 && now_ms() < deadline) {
-		struct pollfd pfd = { .fd = qk_qmp_fd(qmp), .events = POLLIN };
-		poll(&pfd, 1, 100);
-		assert_int_equal(qk_qmp_process(qmp, NULL), 0);
-	}
-	assert_int_equal(nested_done.n, 1);
-	assert_int_equal(nested_done.kind[0], 0);
-	assert_string_equal(json_string_value(json_object_get(nested_done.ret[0], "from")), "handler");
-	json_decref(nested_done.ret[0]);
+	expect_the_handlers_reply(qmp, 100);
 	qk_qmp_free(qmp);
 }
 
 static void a_command_queued_behind_a_timed_out_send_still_goes_out(void **state)
 {
-	memset(&nested_done, 0, sizeof(nested_done));
-	qk_qmp *qmp = connect_fake("normal", NULL);
 	int sent = -1;
-	assert_true(qk_qmp_add_event_handler(qmp, "PING", send_from_handler, &sent, NULL) > 0);
-	json_t *pause = json_pack("{s:i, s:i}", "ms", 1500, "event_ms", 200);
-	assert_int_equal(qk_qmp_execute(qmp, "pause", pause, NULL, NULL), 0);
-	json_decref(pause);
+	qk_qmp *qmp = fake_pinging_a_sender(&sent, 200);
 
 	/* The handler's command queues behind the big one, which then times out half sent. */
 	json_t *big = big_args(4u << 20);
@@ -405,16 +415,7 @@ static void a_command_queued_behind_a_timed_out_send_still_goes_out(void **state
 	assert_int_equal(sent, 1);
 
 	/* A caller's own loop, polling for input only, still gets both written and the reply read. */
-	int64_t deadline = now_ms() + 10000;
-	while (nested_done.n < 1 && now_ms() < deadline) {
-		struct pollfd pfd = { .fd = qk_qmp_fd(qmp), .events = POLLIN };
-		poll(&pfd, 1, qk_qmp_next_timeout(qmp));
-		assert_int_equal(qk_qmp_process(qmp, NULL), 0);
-	}
-	assert_int_equal(nested_done.n, 1);
-	assert_int_equal(nested_done.kind[0], 0);
-	assert_string_equal(json_string_value(json_object_get(nested_done.ret[0], "from")), "handler");
-	json_decref(nested_done.ret[0]);
+	expect_the_handlers_reply(qmp, -1);
 	qk_qmp_free(qmp);
 }
 
