@@ -5,12 +5,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <qkit/qkit.h>
 #include <qkit/exec.h>
 
 #include "cli.h"
 #include "guest.h"
+#include "term.h"
 #include "util.h"
 
 /* Exit statuses of qkit exec besides the command's own and guest.h's (see qkit-exec(1)). */
@@ -66,10 +69,13 @@ static bool parse_share(char *arg, qk_exec_share *out)
 	return true;
 }
 
+/* The terminal is raw (see --tty): lines then need their carriage return. */
+static bool raw_terminal;
+
 static void print_console_line(const char *formatted, const char *text, double seconds,
 			       void *userdata)
 {
-	fprintf(stderr, "%s\n", formatted);
+	fprintf(stderr, "%s%s", formatted, raw_terminal ? "\r\n" : "\n");
 }
 
 static void write_event(const json_t *ev, void *userdata)
@@ -90,6 +96,9 @@ static int report(const qk_exec_result *res)
 	case QK_EXEC_WATCHDOG:
 		fprintf(stderr, "qkit exec: %s\n", res->message);
 		return EXIT_GUEST_WATCHDOG;
+	case QK_EXEC_STOPPED:
+		fprintf(stderr, "qkit exec: %s; the command did not finish\n", res->message);
+		return EXEC_FAILED;
 	case QK_EXEC_TIMED_OUT:
 	case QK_EXEC_QEMU_FAILED:
 		cli_report_with_tail("exec", res->message, res->console_tail);
@@ -111,6 +120,8 @@ static int run(int argc, char **argv)
 		OPT_BUSYBOX,
 		OPT_EVENTS,
 		OPT_NO_STDIN,
+		OPT_TTY,
+		OPT_NO_TTY,
 	};
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
@@ -131,6 +142,8 @@ static int run(int argc, char **argv)
 		{ "busybox", required_argument, NULL, OPT_BUSYBOX },
 		{ "events", required_argument, NULL, OPT_EVENTS },
 		{ "no-stdin", no_argument, NULL, OPT_NO_STDIN },
+		{ "tty", no_argument, NULL, OPT_TTY },
+		{ "no-tty", no_argument, NULL, OPT_NO_TTY },
 		{ 0 },
 	};
 	qk_exec_options o = QK_EXEC_OPTIONS_INIT;
@@ -139,6 +152,7 @@ static int run(int argc, char **argv)
 	const char *modules[MAX_LIST];
 	const char *events_path = NULL;
 	bool console = cli_verbose;
+	int tty = -1; /* -1: when stdin is a terminal */
 	int c;
 
 	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
@@ -217,6 +231,12 @@ static int run(int argc, char **argv)
 		case OPT_NO_STDIN:
 			o.stdin_fd = -1;
 			break;
+		case OPT_TTY:
+			tty = 1;
+			break;
+		case OPT_NO_TTY:
+			tty = 0;
+			break;
 		default:
 			return EXIT_USAGE; /* getopt said what was wrong */
 		}
@@ -241,9 +261,49 @@ static int run(int argc, char **argv)
 		o.event_userdata = events;
 	}
 
+	/* A background job leaves the terminal alone: raw mode would stop it (SIGTTOU). */
+	bool raw = o.stdin_fd == STDIN_FILENO && cli_terminal_is_ours(STDIN_FILENO);
+	/*
+	 * By default only when the output is a terminal too: qkit exec -- make
+	 * >log 2>err typed at a shell keeps stdout and stderr apart.
+	 */
+	o.tty = tty < 0 ? raw && isatty(STDOUT_FILENO) : tty;
+	raw = raw && o.tty;
+	if (o.tty) {
+		struct winsize ws;
+		if (ioctl(raw ? STDIN_FILENO : STDOUT_FILENO, TIOCGWINSZ, &ws) == 0) {
+			o.tty_rows = ws.ws_row;
+			o.tty_cols = ws.ws_col;
+		}
+		const char *term = getenv("TERM");
+		/* An odd TERM is the guest's default rather than a failure. */
+		o.tty_term = term && *term && strspn(term, "abcdefghijklmnopqrstuvwxyz"
+						     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-._") ==
+						      strlen(term)
+				     ? term
+				     : NULL;
+		/* Only a person types the escape; a pipe may hold any byte. */
+		o.escape_char = raw ? TERM_ESCAPE : 0;
+	}
+	if (raw) {
+		int r = term_raw(STDIN_FILENO);
+		if (r < 0) {
+			qk_error *err = NULL;
+			qk_error_set(&err, QK_ERR_SYSTEM, -r, "putting the terminal in raw mode: %s",
+				     strerror(-r));
+			return fail(err);
+		}
+		raw_terminal = true;
+	}
+
 	qk_exec_result res = QK_EXEC_RESULT_INIT;
 	qk_error *err = NULL;
-	if (qk_exec_run((const char *const *)argv + optind, (size_t)(argc - optind), &o, &res, &err) < 0)
+	int r = qk_exec_run((const char *const *)argv + optind, (size_t)(argc - optind), &o, &res, &err);
+	if (raw) {
+		term_restore();
+		raw_terminal = false;
+	}
+	if (r < 0)
 		return fail(err);
 	int status = report(&res);
 	qk_exec_result_clear(&res);
@@ -281,9 +341,11 @@ const struct command cmd_exec = {
 		"  --console-log FILE  append the raw console to FILE\n"
 		"  --events FILE       write the guest's events (JSON lines) to FILE\n"
 		"  --no-stdin          CMD reads end of file instead of our stdin\n"
-
+		"  --tty, --no-tty     run CMD on a terminal in the guest (/dev/hvc0), with\n"
+		"                      ours in raw mode, or on plain streams (default: a\n"
+		"                      terminal when stdin and stdout are); Ctrl-] q stops it\n"
 		"\n"
 		"Exit status: CMD's, or 121 guest kernel panic, 122 boot watchdog,\n"
-		"124 timeout, 125 qkit or QEMU failed. See qkit-exec(1).\n",
+		"124 timeout, 125 qkit or QEMU failed or Ctrl-] q. See qkit-exec(1).\n",
 	.run = run,
 };

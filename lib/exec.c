@@ -27,6 +27,9 @@ DEFINE_CLEANUP_FUNC(qk_initramfs, qk_initramfs_free)
 #define PORT_STDERR "qkit.stderr"
 #define PORT_STATUS "qkit.status"
 #define PORT_EVENT "qkit.event"
+#define PORT_TTY "qkit.tty"
+/* The virtconsole is the guest's only hvc: the serial console is ttyS0 or ttyAMA0. */
+#define GUEST_TTY "/dev/hvc0"
 
 /*
  * Runs in the guest as the generated init's payload: finds the ports by
@@ -36,7 +39,14 @@ DEFINE_CLEANUP_FUNC(qk_initramfs, qk_initramfs_free)
 static const char run_script[] =
 	"#!/bin/sh\n"
 	"# qkit exec: run \"$@\" with stdin, stdout, stderr and the exit status\n"
-	"# on the qkit.* virtio-serial ports.\n"
+	"# on the qkit.* virtio-serial ports; with --tty ROWS COLS TERM on the\n"
+	"# terminal " GUEST_TTY " instead, as its controlling tty.\n"
+	"tty=\n"
+	"if [ \"$1\" = --tty ]; then\n"
+	"\ttty=" GUEST_TTY " rows=$2 cols=$3\n"
+	"\texport TERM=\"$4\"\n"
+	"\tshift 4\n"
+	"fi\n"
 	"port() {\n"
 	"\tfor d in /sys/class/virtio-ports/*; do\n"
 	"\t\tif [ \"$(cat \"$d/name\" 2>/dev/null)\" = \"$1\" ] && [ -c \"/dev/${d##*/}\" ]; then\n"
@@ -49,7 +59,8 @@ static const char run_script[] =
 	"tries=0\n"
 	"until in=$(port " PORT_STDIN ") && out=$(port " PORT_STDOUT ") &&\n"
 	"\terr=$(port " PORT_STDERR ") &&\n"
-	"\tst=$(port " PORT_STATUS ") && ev=$(port " PORT_EVENT "); do\n"
+	"\tst=$(port " PORT_STATUS ") && ev=$(port " PORT_EVENT ") &&\n"
+	"\t{ [ -z \"$tty\" ] || [ -c \"$tty\" ]; }; do\n"
 	"\ttries=$((tries + 1))\n"
 	"\tif [ \"$tries\" -gt 1000 ]; then\n"
 	"\t\techo 'qkit exec: the qkit.* virtio-serial ports did not appear' >&2\n"
@@ -58,8 +69,18 @@ static const char run_script[] =
 	"\tsleep 0.01\n"
 	"done\n"
 	"export QKIT_EVENT_PORT=\"$ev\"\n"
-	"\"$@\" <\"$in\" >\"$out\" 2>\"$err\"\n"
-	"s=$?\n"
+	"if [ -n \"$tty\" ]; then\n"
+	"\t# A new session whose controlling tty is the terminal (setsid -c:\n"
+	"\t# TIOCSCTTY on stdin), so ^C, job control and tty(1) work. The\n"
+	"\t# shell forks setsid, which is then no group leader: it does not fork.\n"
+	"\t# The size is set from inside: a tty nobody holds open forgets it.\n"
+	"\tsetsid -c sh -c '[ \"$0\" -gt 0 ] && [ \"$1\" -gt 0 ] && stty rows \"$0\" cols \"$1\"\n"
+	"\t\tshift; exec \"$@\"' \"$rows\" \"$cols\" \"$@\" <>\"$tty\" >&0 2>&0\n"
+	"\ts=$?\n"
+	"else\n"
+	"\t\"$@\" <\"$in\" >\"$out\" 2>\"$err\"\n"
+	"\ts=$?\n"
+	"fi\n"
 	"echo \"$s\" >\"$st\"\n"
 	"exit \"$s\"\n";
 
@@ -398,7 +419,7 @@ static int build_initramfs(const char *path, const char *modules_dir, const stru
 		return r;
 
 	qk_initramfs_share *is = calloc(n_shares + 1, sizeof(*is));
-	const char **args = calloc(argc + 2, sizeof(*args));
+	const char **args = calloc(argc + 6, sizeof(*args));
 	if (!is || !args) {
 		free(is);
 		free(args);
@@ -406,14 +427,24 @@ static int build_initramfs(const char *path, const char *modules_dir, const stru
 	}
 	for (size_t i = 0; i < n_shares; i++)
 		is[i] = (qk_initramfs_share){ shares[i].tag, shares[i].path, shares[i].readonly };
-	args[0] = "/qkit/run";
+	size_t n_args = 0;
+	char rows[16], cols[16];
+	args[n_args++] = "/qkit/run";
+	if (o->tty) {
+		snprintf(rows, sizeof(rows), "%u", o->tty_rows);
+		snprintf(cols, sizeof(cols), "%u", o->tty_cols);
+		args[n_args++] = "--tty";
+		args[n_args++] = rows;
+		args[n_args++] = cols;
+		args[n_args++] = o->tty_term && *o->tty_term ? o->tty_term : "linux";
+	}
 	for (size_t i = 0; i < argc; i++)
-		args[i + 1] = argv[i];
+		args[n_args++] = argv[i];
 	qk_initramfs_init_opts init = QK_INITRAMFS_INIT_OPTS_INIT;
 	init.shares = is;
 	init.n_shares = n_shares;
 	init.argv = args;
-	init.argc = argc + 1;
+	init.argc = n_args;
 	init.cwd = cwd;
 	init.env = (const char *[]){ "PATH=/bin:/sbin:/usr/bin:/usr/sbin", "HOME=/root" };
 	init.n_env = 2;
@@ -514,6 +545,9 @@ static void fill_result(struct guest *g, struct run *run, qk_exec_result *res)
 	case GUEST_QEMU_FAILED:
 		res->end = QK_EXEC_QEMU_FAILED;
 		break;
+	case GUEST_STOPPED:
+		res->end = QK_EXEC_STOPPED;
+		break;
 	default:
 		res->end = QK_EXEC_QEMU_FAILED;
 		res->message = strdup("the guest powered off without reporting the command's exit "
@@ -554,11 +588,14 @@ static int run_in_guest(const char *kernel, int initrd_fd, const struct share *s
 
 	if ((r = guest_add_console(&g, "vm0", o->console_log, o->on_console_line, o->console_userdata,
 				   err)) < 0 ||
-	    (r = guest_add_input_port(&g, PORT_STDIN, o->stdin_fd, err)) < 0 ||
+	    /* With a tty, what the user types goes to it, not to the stream. */
+	    (r = guest_add_input_port(&g, PORT_STDIN, o->tty ? -1 : o->stdin_fd, err)) < 0 ||
 	    (r = guest_add_port(&g, PORT_STDOUT, on_stdout, &run, err)) < 0 ||
 	    (r = guest_add_port(&g, PORT_STDERR, on_stderr, &run, err)) < 0 ||
 	    (r = guest_add_port(&g, PORT_STATUS, on_status, &run, err)) < 0 ||
-	    (r = guest_add_port(&g, PORT_EVENT, on_event_data, &run, err)) < 0)
+	    (r = guest_add_port(&g, PORT_EVENT, on_event_data, &run, err)) < 0 ||
+	    (o->tty && (r = guest_add_tty_port(&g, PORT_TTY, o->stdin_fd, o->escape_char, on_stdout,
+						&run, err)) < 0))
 		goto out;
 	if ((r = render(&g, arch, accel, boot ? boot : kernel, initrd_no, shares, n_shares, o,
 			err)) < 0)
@@ -642,6 +679,15 @@ int qk_exec_run(const char *const *argv, size_t argc, const qk_exec_options *o,
 	if (o->mem_mb != 0 && o->mem_mb < 64)
 		return qk_error_set(err, QK_ERR_INVALID, EINVAL,
 				    "mem: %u MiB is too little for a Linux guest (64 at least)", o->mem_mb);
+	if (o->tty && (o->escape_char < 0 || o->escape_char > 255 || o->escape_char == 'q' ||
+		       o->escape_char == 'Q'))
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL,
+				    "escape_char: %d is not a byte other than q", o->escape_char);
+	if (o->tty && o->tty_term && strspn(o->tty_term, "abcdefghijklmnopqrstuvwxyz"
+					   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-._") !=
+					   strlen(o->tty_term))
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL,
+				    "tty_term: \"%s\" is not a terminal type name", o->tty_term);
 	if (o->cpus > 256)
 		return qk_error_set(err, QK_ERR_INVALID, EINVAL, "cpus: %u is not in 1..256", o->cpus);
 

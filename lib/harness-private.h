@@ -38,6 +38,7 @@ enum guest_end {
 	GUEST_PANICKED,    /* the kernel panicked (seen on the console) */
 	GUEST_WATCHDOG,    /* no console output within the boot timeout */
 	GUEST_TIMED_OUT,   /* the run's deadline passed */
+	GUEST_STOPPED,     /* the user typed the escape key, then q */
 };
 
 typedef void (*guest_data_fn)(const char *data, size_t len, void *userdata);
@@ -53,6 +54,10 @@ struct guest_port {
 	int src_fd;         /* not owned; < 0 or at its end: the guest reads EOF */
 	bool src_done;
 	struct buf pending; /* read from src_fd, not yet taken by QEMU */
+	/* A virtconsole (hvcN in the guest, a tty) rather than a virtserialport. */
+	bool virtconsole;
+	int escape_char;    /* in src_fd: it, then q, stops the guest; 0: none */
+	bool escaped;       /* the escape came last, at the end of a read */
 };
 
 struct guest {
@@ -110,6 +115,15 @@ int guest_add_port(struct guest *g, const char *name, guest_data_fn fn, void *us
  * Returns the socket's number in QEMU.
  */
 int guest_add_input_port(struct guest *g, const char *name, int src_fd, qk_error **err);
+
+/*
+ * A virtconsole called name: the guest's terminal on /dev/hvcN. What
+ * src_fd gives is typed on it (escape_char, then q, stops the guest as
+ * GUEST_STOPPED; 0: no escape), what the guest prints goes to fn.
+ * Returns the socket's number in QEMU.
+ */
+int guest_add_tty_port(struct guest *g, const char *name, int src_fd, int escape_char,
+		       guest_data_fn fn, void *userdata, qk_error **err);
 
 /* What a guest's spec needs; the caller adds devices before guest_render(). */
 struct guest_base {

@@ -162,8 +162,49 @@ int guest_add_input_port(struct guest *g, const char *name, int src_fd, qk_error
 	return n;
 }
 
+int guest_add_tty_port(struct guest *g, const char *name, int src_fd, int escape_char,
+		       guest_data_fn fn, void *userdata, qk_error **err)
+{
+	int n = guest_add_port(g, name, fn, userdata, err);
+	if (n < 0)
+		return n;
+	struct guest_port *p = &g->ports[g->n_ports - 1];
+	p->virtconsole = true;
+	p->input = true;
+	p->src_fd = src_fd;
+	p->escape_char = escape_char;
+	/* A terminal nobody types on: the guest just reads nothing. */
+	if (src_fd < 0)
+		p->src_done = true;
+	return n;
+}
+
+/*
+ * The keys to pass on, the escape taken out. Returns true when the user
+ * asked to stop: the escape, then q. Escape twice passes one.
+ */
+static bool filter_escape(struct guest_port *p, const char *in, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)in[i];
+		if (p->escaped) {
+			p->escaped = false;
+			if (ch == 'q' || ch == 'Q')
+				return true;
+			if (ch != p->escape_char)
+				buf_putc(&p->pending, (char)p->escape_char);
+			buf_putc(&p->pending, (char)ch);
+		} else if (ch == p->escape_char) {
+			p->escaped = true;
+		} else {
+			buf_putc(&p->pending, (char)ch);
+		}
+	}
+	return false;
+}
+
 /* src_fd is readable: take what it has (the port has room, pending is empty). */
-static void read_input(struct guest_port *p)
+static void read_input(struct guest *g, struct guest_port *p)
 {
 	char chunk[65536];
 	ssize_t n = read(p->src_fd, chunk, sizeof(chunk));
@@ -171,10 +212,15 @@ static void read_input(struct guest_port *p)
 		return;
 	if (n <= 0) {
 		p->src_done = true;
-		shutdown(p->fd, SHUT_WR);
+		/* A terminal has no end of file to give; its guest goes on. */
+		if (!p->virtconsole)
+			shutdown(p->fd, SHUT_WR);
 		return;
 	}
-	buf_append(&p->pending, chunk, (size_t)n);
+	if (!p->escape_char)
+		buf_append(&p->pending, chunk, (size_t)n);
+	else if (filter_escape(p, chunk, (size_t)n))
+		guest_kill(g, GUEST_STOPPED, "stopped on the escape key");
 }
 
 /* The port can take more: hand QEMU what is pending. */
@@ -195,7 +241,7 @@ static void write_input(struct guest_port *p)
 		memmove(p->pending.data, p->pending.data + n, p->pending.len - (size_t)n);
 		p->pending.len -= (size_t)n;
 	}
-	if (p->src_done)
+	if (p->src_done && !p->virtconsole)
 		shutdown(p->fd, SHUT_WR);
 }
 
@@ -230,7 +276,8 @@ int guest_spec(struct guest *g, const struct guest_base *b, qk_spec **out, qk_er
 		return r;
 	for (size_t i = 0; i < g->n_ports; i++) {
 		qk_device *dev;
-		if ((r = qk_spec_add_device(spec, "channel", &dev, err)) < 0 ||
+		if ((r = qk_spec_add_device(spec, g->ports[i].virtconsole ? "console" : "channel", &dev,
+					    err)) < 0 ||
 		    (r = qk_device_set_string(dev, "name", g->ports[i].name, err)) < 0 ||
 		    (r = qk_device_set_string(dev, "backend.type", "fd", err)) < 0 ||
 		    (r = qk_device_set_int(dev, "backend.fd", g->ports[i].qemu_fd, err)) < 0)
@@ -501,7 +548,7 @@ int guest_pump(struct guest *g, int timeout_ms, qk_error **err)
 		if (!pfd[i].revents || which[i] == -3)
 			continue;
 		if (which[i] <= -100) {
-			read_input(&g->ports[-100 - which[i]]);
+			read_input(g, &g->ports[-100 - which[i]]);
 			continue;
 		}
 		if (which[i] >= 0 && (pfd[i].revents & POLLOUT))

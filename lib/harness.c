@@ -78,6 +78,8 @@ static qk_harness_end end_of(const struct guest *g)
 		return QK_HARNESS_WATCHDOG;
 	case GUEST_TIMED_OUT:
 		return QK_HARNESS_TIMED_OUT;
+	case GUEST_STOPPED: /* only a tty port's escape key stops a guest; the harness has none */
+		return QK_HARNESS_QEMU_FAILED;
 	}
 	return QK_HARNESS_QEMU_FAILED;
 }

@@ -15,6 +15,9 @@
  *   qkit.event   JSON lines the guest writes (one object per line) arrive
  *                as events; the command finds the port's device in
  *                $QKIT_EVENT_PORT
+ *   qkit.tty     with opts.tty: a virtconsole, /dev/hvc0 in the guest, the
+ *                command's controlling terminal in place of qkit.stdin,
+ *                qkit.stdout and qkit.stderr, so interactive programs work
  *
  * The serial console carries the kernel's and init's messages; it is
  * watched for a kernel panic and for the boot watchdog, and is available
@@ -75,8 +78,23 @@ typedef struct qk_exec_options {
 	qk_exec_event_fn on_event;
 	void *event_userdata;
 	/* What the command reads on its standard input; < 0 (-1): nothing,
-	 * it reads end of file. Not a terminal in the guest: a byte stream. */
+	 * it reads end of file. Not a terminal in the guest (unless tty): a
+	 * byte stream. */
 	int stdin_fd;
+	/*
+	 * Run the command on a terminal in the guest: a virtconsole port
+	 * (/dev/hvc0) that is its controlling tty, in a session of its own.
+	 * What stdin_fd gives is typed on it (^C is a byte the guest's tty
+	 * turns into SIGINT) and what it prints, stdout and stderr alike as on
+	 * any terminal, goes to stdout_fd. The exit status still comes over
+	 * qkit.status. The host terminal's mode is the caller's business.
+	 */
+	bool tty;
+	unsigned tty_rows, tty_cols; /* its initial size; 0: the guest's default */
+	const char *tty_term;        /* TERM in the guest; NULL: "linux" */
+	/* With tty: this byte, then q, in stdin_fd stops the VM
+	 * (QK_EXEC_STOPPED); the byte twice sends it once. 0: none. */
+	int escape_char;
 } qk_exec_options;
 
 #define QK_EXEC_OPTIONS_VERSION 1
@@ -93,6 +111,7 @@ typedef enum qk_exec_end {
 	QK_EXEC_WATCHDOG,     /* nothing on the console within the boot timeout */
 	QK_EXEC_TIMED_OUT,    /* timeout_ms passed */
 	QK_EXEC_QEMU_FAILED,  /* QEMU failed, or the guest ended without a status */
+	QK_EXEC_STOPPED,      /* the escape key, then q (opts.escape_char) */
 } qk_exec_end;
 
 typedef struct qk_exec_result {

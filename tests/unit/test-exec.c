@@ -140,6 +140,34 @@ static void runner_renders_fd_chardevs_and_a_runnable_command_line(void **state)
 	guest_destroy(&g);
 }
 
+static void tty_port_is_a_virtconsole(void **state)
+{
+	struct guest g;
+	guest_init(&g);
+	guest_add_console(&g, "vm0", NULL, NULL, NULL, NULL);
+	int out = guest_add_port(&g, "qkit.stdout", NULL, NULL, NULL);
+	int tty = guest_add_tty_port(&g, "qkit.tty", -1, 0x1d, NULL, NULL, NULL);
+	assert_int_equal(out, 4);
+	assert_int_equal(tty, 5);
+	struct guest_base base = { .arch = "x86_64", .accel = "tcg", .kernel = "/k", .append = "" };
+	qk_spec *spec = NULL;
+	assert_int_equal(guest_spec(&g, &base, &spec, NULL), 0);
+	assert_int_equal(guest_render(&g, spec, NULL), 0);
+	qk_spec_free(spec);
+	/* The stream stays a virtserialport; the terminal is a virtconsole (hvc in the guest). */
+	bool stream = false, terminal = false;
+	for (char **a = g.argv; *a; a++) {
+		stream |= strstr(*a, "virtserialport") && strstr(*a, "\"name\":\"qkit.stdout\"");
+		terminal |= strstr(*a, "virtconsole") && strstr(*a, "\"name\":\"qkit.tty\"");
+		assert_false(strstr(*a, "virtserialport") && strstr(*a, "qkit.tty"));
+	}
+	assert_true(stream);
+	assert_true(terminal);
+	char *line = guest_command_line(&g);
+	free(line);
+	guest_destroy(&g);
+}
+
 static void kvm_on_x86_uses_qemus_default_model(void **state)
 {
 	struct guest g;
@@ -195,7 +223,25 @@ static void exec_refuses_bad_options_naming_them(void **state)
 	qk_error_free(err);
 	err = NULL;
 
+	o.shares = NULL;
+	o.n_shares = 0;
+	o.tty = true;
+	o.escape_char = 'q';
+	assert_int_equal(qk_exec_run(argv, 1, &o, &res, &err), -EINVAL);
+	assert_string_equal(qk_error_message(err), "escape_char: 113 is not a byte other than q");
+	qk_error_free(err);
+	err = NULL;
+	o.escape_char = 0x1d;
+	o.tty_term = "xterm; reboot";
+	assert_int_equal(qk_exec_run(argv, 1, &o, &res, &err), -EINVAL);
+	assert_string_equal(qk_error_message(err), "tty_term: \"xterm; reboot\" is not a terminal type name");
+	qk_error_free(err);
+	err = NULL;
+	o.tty = false;
+	o.tty_term = NULL;
+
 	o.shares = (qk_exec_share[]){ { "/nonexistent-share", NULL, false } };
+	o.n_shares = 1;
 	assert_int_equal(qk_exec_run(argv, 1, &o, &res, &err), -ENOENT);
 	assert_string_equal(qk_error_message(err), "shares[0]: \"/nonexistent-share\" is not a directory");
 	qk_error_free(err);
@@ -209,6 +255,7 @@ int main(void)
 		cmocka_unit_test(kernel_from_prepared_guest_dir),
 		cmocka_unit_test(no_modules_says_how_to_get_them),
 		cmocka_unit_test(runner_renders_fd_chardevs_and_a_runnable_command_line),
+		cmocka_unit_test(tty_port_is_a_virtconsole),
 		cmocka_unit_test(kvm_on_x86_uses_qemus_default_model),
 		cmocka_unit_test(exec_refuses_bad_options_naming_them),
 	};
