@@ -369,6 +369,13 @@ static int handle_message(qk_qmp *qmp, json_t *msg, qk_error **err)
 			qmp->greeting = json_incref(qmp_member);
 			return 0;
 		}
+		/* Not QEMU, but a qkit supervisor with every client slot taken. */
+		json_t *error = json_object_get(msg, "error");
+		if (error) {
+			const char *desc = json_string_value(json_object_get(error, "desc"));
+			return end_protocol(qmp, err, "QMP: the server refused the connection: %s",
+					    desc ? desc : "no reason given");
+		}
 		/* Older QEMUs could send events before the greeting; skip them. */
 		log_debug("QMP: skipping a message that arrived before the greeting");
 		return 0;

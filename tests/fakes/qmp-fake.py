@@ -12,6 +12,8 @@ Scenarios decide what happens before and during the greeting:
   no-greeting      say nothing, ever
   garbage          a greeting line that is not JSON
   close-early      close the connection before the greeting
+  refuse           an error instead of the greeting, then close (as a
+                   supervisor with all its client slots taken)
   split            like normal, but every byte sent goes out in its own write
   burst            like normal, but once qmp_capabilities is answered, sends
                    20000 events (BURST, data {"n": 0..19999}) in one write
@@ -210,6 +212,9 @@ try:
     if SCENARIO == "no-greeting":
         linger()
     elif SCENARIO == "close-early":
+        sock.close()
+    elif SCENARIO == "refuse":
+        send({"error": {"class": "GenericError", "desc": "qkit: too many QMP clients on this VM (16)"}})
         sock.close()
     elif SCENARIO == "garbage":
         send_raw(b"QMP ready? {not json}\r\n")

@@ -164,6 +164,17 @@ static void close_before_greeting_says_qemu_exited(void **state)
 	check_failure(r, err, QK_ERR_EXITED, "QEMU exited before its QMP greeting: qemu-system-x86_64: -device foo");
 }
 
+/* A server that refuses with an error (a full qkit supervisor) is quoted, not 'QEMU exited'. */
+static void an_error_instead_of_the_greeting_is_quoted(void **state)
+{
+	qk_qmp *qmp = NULL;
+	qk_error *err = NULL;
+	int r = qk_qmp_connect_fd(&qmp, start_fake("refuse"), NULL, &err);
+	assert_null(qmp);
+	check_failure(r, err, QK_ERR_PROTOCOL,
+		      "QMP: the server refused the connection: qkit: too many QMP clients on this VM (16)");
+}
+
 static void a_line_split_across_many_reads(void **state)
 {
 	qk_qmp *qmp = connect_fake("split", NULL);
@@ -804,6 +815,7 @@ int main(void)
 		cmocka_unit_test_teardown(no_greeting_times_out, stop_fake),
 		cmocka_unit_test_teardown(garbage_greeting_is_a_protocol_error, stop_fake),
 		cmocka_unit_test_teardown(close_before_greeting_says_qemu_exited, stop_fake),
+		cmocka_unit_test_teardown(an_error_instead_of_the_greeting_is_quoted, stop_fake),
 		cmocka_unit_test_teardown(a_line_split_across_many_reads, stop_fake),
 		cmocka_unit_test_teardown(a_10_mib_reply_and_the_size_limit, stop_fake),
 		cmocka_unit_test_teardown(replies_out_of_order_are_matched_by_id, stop_fake),
