@@ -209,6 +209,27 @@ PY
 ) || fail "a raw QMP client: $out"
 kill -TERM "$events_pid"
 wait "$events_pid"
+# Sixteen clients at once; a seventeenth is refused at once, with a reason.
+out=$(timeout 20 python3 - "$QKIT_RUNTIME_DIR/vms/qmpcli/qmp.sock" <<'PY'
+import json, socket, sys, time
+def client():
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+    return s, s.makefile("r")
+held = [client() for _ in range(16)]
+for s, f in held:
+    assert "QMP" in json.loads(f.readline())
+s, f = client()
+r = json.loads(f.readline())
+assert r["error"]["desc"] == "qkit: too many QMP clients on this VM (16)", r
+assert f.readline() == "", "the refused client stays connected"
+for s, f in held:
+    f.close(); s.close()  # the file holds the socket open too
+time.sleep(0.5)
+s, f = client()
+assert "QMP" in json.loads(f.readline()), "no slot came free"
+print("slots ok")
+PY
+) || fail "sixteen clients and a seventeenth: $out"
 # A timeout below 1 ms is 1 ms (it may pass or time out under load), never 0.
 err=$("$qkit" qmp --timeout 0.0001 qmpcli query-status 2>&1)
 echo "$err" | grep -q "within 0 ms" && fail "--timeout 0.0001 became 0 ms: $err"
