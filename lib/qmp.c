@@ -306,9 +306,11 @@ static struct pending *take_pending(qk_qmp *qmp, json_t *id)
 		if (!*pp)
 			return NULL;
 	} else {
-		if (!json_is_integer(id))
+		/* A real when the reply carried a number too big for an integer. */
+		if (!json_is_number(id) || json_number_value(id) < 0)
 			return NULL;
-		uint64_t want = (uint64_t)json_integer_value(id);
+		uint64_t want = json_is_integer(id) ? (uint64_t)json_integer_value(id)
+						    : (uint64_t)json_number_value(id);
 		while (*pp && (*pp)->id != want)
 			pp = &(*pp)->next;
 		if (!*pp)
@@ -410,6 +412,16 @@ static int parse_input(qk_qmp *qmp, qk_error **err)
 			continue;
 		json_error_t jerr;
 		json_t *msg = json_loadb(start, len, 0, &jerr);
+		if (!msg && json_error_code(&jerr) == json_error_numeric_overflow) {
+			/*
+			 * QEMU's uint64 values (device-list-properties defaults)
+			 * go past what jansson's integers hold. Rather than
+			 * dropping a valid reply, read this one message with its
+			 * numbers as reals.
+			 */
+			log_debug("QMP: a number beyond 64-bit integers; this message's numbers are reals");
+			msg = json_loadb(start, len, JSON_DECODE_INT_AS_REAL, &jerr);
+		}
 		if (!msg)
 			return end_protocol(qmp, err, "QMP: malformed JSON from QEMU at column %d: %s",
 					    jerr.column, jerr.text);

@@ -34,6 +34,11 @@
  * while a command waits, it fails with QK_ERR_EXITED "QEMU exited" followed
  * by QEMU's stderr tail if the options supply one. Malformed JSON or an
  * oversized message ends the connection with QK_ERR_PROTOCOL.
+ *
+ * Numbers: a message holding an integer beyond int64 (QEMU sends uint64
+ * values up to 2^64-1, e.g. in device-list-properties) is read with all
+ * of its numbers as JSON reals, since jansson's integers cannot hold it;
+ * use json_number_value() on such replies. Other messages are unaffected.
  */
 #ifndef QKIT_QMP_H
 #define QKIT_QMP_H

@@ -150,6 +150,9 @@ def serve():
             reply(cmd, {"enable": caps})
         elif name == "echo":
             reply(cmd, args)
+        elif name == "huge":
+            # QEMU's uint64 properties (device-list-properties defaults) go past int64.
+            reply(cmd, {"max": 18446744073709551615, "small": 7})
         elif name == "big":
             reply(cmd, {"data": "x" * args["bytes"]})
         elif name == "fail":

@@ -605,6 +605,23 @@ static void qmp_errors_carry_class_and_description(void **state)
 	qk_qmp_free(qmp);
 }
 
+/* A uint64 beyond int64 (QEMU sends them) must not end the connection. */
+static void numbers_beyond_int64_are_read(void **state)
+{
+	qk_qmp *qmp = connect_fake("normal", NULL);
+	json_t *ret = NULL;
+	assert_int_equal(qk_qmp_execute(qmp, "huge", NULL, &ret, NULL), 0);
+	assert_true(json_number_value(json_object_get(ret, "max")) > 1.8e19);
+	assert_true(json_number_value(json_object_get(ret, "small")) == 7);
+	json_decref(ret);
+	assert_true(qk_qmp_connected(qmp));
+	/* The next message is read with integers again. */
+	assert_int_equal(qk_qmp_execute(qmp, "echo", NULL, &ret, NULL), 0);
+	json_decref(ret);
+	assert_int_equal(qk_qmp_execute(qmp, "huge", NULL, NULL, NULL), 0);
+	qk_qmp_free(qmp);
+}
+
 static void garbage_mid_session_ends_the_connection(void **state)
 {
 	qk_qmp *qmp = connect_fake("normal", NULL);
@@ -829,6 +846,7 @@ int main(void)
 		cmocka_unit_test_teardown(wait_event_takes_the_match_and_keeps_the_rest, stop_fake),
 		cmocka_unit_test_teardown(device_del_waits_as_long_as_the_connection_default, stop_fake),
 		cmocka_unit_test_teardown(qmp_errors_carry_class_and_description, stop_fake),
+		cmocka_unit_test_teardown(numbers_beyond_int64_are_read, stop_fake),
 		cmocka_unit_test_teardown(garbage_mid_session_ends_the_connection, stop_fake),
 		cmocka_unit_test_teardown(fds_travel_with_their_command, stop_fake),
 		cmocka_unit_test_teardown(a_bad_descriptor_fails_its_command_only, stop_fake),
