@@ -16,6 +16,7 @@
 #include <qkit/qkit.h>
 
 #include "cli.h"
+#include "fileio.h"
 #include "guest.h"
 #include "term.h"
 #include "util.h"
@@ -344,15 +345,8 @@ static void apply_flags(qk_spec *spec, struct flags *f, char **extra, qk_error *
 
 static void console_out(const char *data, size_t len, void *userdata)
 {
-	while (len > 0) {
-		ssize_t n = write(STDOUT_FILENO, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return; /* nobody reads our output any more; the guest goes on */
-		data += n;
-		len -= (size_t)n;
-	}
+	/* When nobody reads our output any more, the guest goes on all the same. */
+	fd_write_all(STDOUT_FILENO, data, len);
 }
 
 /* ---- output ---- */

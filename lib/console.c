@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "console-private.h"
+#include "fileio.h"
 #include "util.h"
 
 #define DEFAULT_MAX_BUFFER (1u << 20)
@@ -345,13 +346,6 @@ int qk_console_find(qk_console *c, const char *pattern, qk_console_pattern kind,
 	return 1;
 }
 
-static int64_t monotonic_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 int console_timeout_error(qk_console *c, const char *pattern, int timeout_ms, qk_error **err)
 {
 	_cleanup_free_ char *tail = tail_for_error(c);
@@ -363,7 +357,7 @@ int console_timeout_error(qk_console *c, const char *pattern, int timeout_ms, qk
 int qk_console_expect_fd(qk_console *c, int fd, const char *pattern, qk_console_pattern kind,
 			 int timeout_ms, qk_console_match *m, qk_error **err)
 {
-	int64_t deadline = timeout_ms < 0 ? -1 : monotonic_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : monotonic_now_ms() + timeout_ms;
 	char chunk[65536];
 
 	for (;;) {
@@ -372,7 +366,7 @@ int qk_console_expect_fd(qk_console *c, int fd, const char *pattern, qk_console_
 			return r;
 		int wait = -1;
 		if (deadline >= 0) {
-			int64_t left = deadline - monotonic_ms();
+			int64_t left = deadline - monotonic_now_ms();
 			if (left <= 0)
 				return console_timeout_error(c, pattern, timeout_ms, err);
 			wait = left > 60000 ? 60000 : (int)left;
@@ -401,21 +395,8 @@ int qk_console_expect_fd(qk_console *c, int fd, const char *pattern, qk_console_
 
 int qk_console_send(int fd, const char *text, qk_error **err)
 {
-	size_t len = strlen(text);
-	while (len > 0) {
-		ssize_t n = write(fd, text, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-			poll(&pfd, 1, 1000);
-			continue;
-		}
-		if (n < 0)
-			return qk_error_set(err, QK_ERR_SYSTEM, errno, "writing to the console: %s",
-					    strerror(errno));
-		text += n;
-		len -= (size_t)n;
-	}
+	int r = fd_write_all(fd, text, strlen(text));
+	if (r < 0)
+		return qk_error_set(err, QK_ERR_SYSTEM, -r, "writing to the console: %s", strerror(-r));
 	return 0;
 }

@@ -16,6 +16,7 @@
 #include <qkit/spec.h>
 
 #include "buf.h"
+#include "fileio.h"
 #include "harness-private.h"
 #include "log.h"
 #include "util.h"
@@ -255,18 +256,10 @@ struct run {
 
 static void write_all_to(int fd, const char *data, size_t len, struct run *run)
 {
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			/* The reader went away (a closed pipe): keep draining, drop it. */
-			run->write_errno = errno;
-			return;
-		}
-		data += n;
-		len -= (size_t)n;
-	}
+	int r = fd_write_all(fd, data, len);
+	/* The reader went away (a closed pipe): keep draining, drop it. */
+	if (r < 0)
+		run->write_errno = -r;
 }
 
 static void on_stdout(const char *data, size_t len, void *userdata)
@@ -516,7 +509,7 @@ static char *make_tmpdir(void)
 
 static void fill_result(struct guest *g, struct run *run, qk_exec_result *res)
 {
-	res->seconds = (guest_now_ms() - g->started_ms) / 1000.0;
+	res->seconds = (monotonic_now_ms() - g->started_ms) / 1000.0;
 	res->command_line = guest_command_line(g);
 	res->console_tail = g->console ? qk_console_tail(g->console, 20) : NULL;
 

@@ -168,6 +168,4 @@ char *guest_command_line(const struct guest *g);
 /* The last lines QEMU itself printed (malloc'd). */
 char *guest_qemu_output(const struct guest *g);
 
-int64_t guest_now_ms(void);
-
 #endif

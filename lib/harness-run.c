@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness-private.h"
@@ -30,13 +29,6 @@ static char *format(const char *fmt, ...)
 	int n = vasprintf(&s, fmt, ap);
 	va_end(ap);
 	return n < 0 ? NULL : s;
-}
-
-int64_t guest_now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 void guest_init(struct guest *g)
@@ -346,7 +338,7 @@ int guest_launch(struct guest *g, qk_error **err)
 	}
 	g->stderr_fd = out[0];
 	fcntl(g->stderr_fd, F_SETFL, O_NONBLOCK);
-	g->started_ms = guest_now_ms();
+	g->started_ms = monotonic_now_ms();
 	g->watch.boot_timeout_ms = g->console ? watch_boot_timeout(g->boot_timeout_ms, g->kvm) : 0;
 	g->watch.kvm = g->kvm;
 	g->watch.started_ms = g->started_ms;
@@ -393,7 +385,7 @@ static int drain_fd(struct guest *g, int fd, int which)
 			return 0;
 		if (which == -1) {
 			qk_console_feed(g->console, chunk, (size_t)n, NULL);
-			watch_feed(&g->watch, chunk, (size_t)n, guest_now_ms());
+			watch_feed(&g->watch, chunk, (size_t)n, monotonic_now_ms());
 		}
 		else if (which == -2)
 			keep_qemu_output(g, chunk, (size_t)n);
@@ -460,7 +452,7 @@ static void finish(struct guest *g, int wstatus)
 
 static void check_deadlines(struct guest *g)
 {
-	int64_t now = guest_now_ms();
+	int64_t now = monotonic_now_ms();
 	if (g->qemu.pid <= 0 || g->end != GUEST_RUNNING)
 		return;
 	switch (watch_check(&g->watch, now)) {
@@ -485,7 +477,7 @@ static void check_deadlines(struct guest *g)
 /* Milliseconds until the next deadline the loop must act on, or -1. */
 static int next_deadline(const struct guest *g)
 {
-	int64_t now = guest_now_ms(), next = -1;
+	int64_t now = monotonic_now_ms(), next = -1;
 	if (g->end != GUEST_RUNNING)
 		return 50; /* killed: wait for the reap */
 	next = watch_next_deadline(&g->watch);
@@ -577,18 +569,6 @@ int guest_pump(struct guest *g, int timeout_ms, qk_error **err)
 	return 0;
 }
 
-static bool needs_quoting(const char *s)
-{
-	if (!*s)
-		return true;
-	for (const char *p = s; *p; p++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-			    "_./=:,+-@%",
-			    *p))
-			return true;
-	return false;
-}
-
 /*
  * The chardevs on inherited fds cannot be reproduced from a shell: there
  * the console becomes stdio and the ports go nowhere.
@@ -614,18 +594,7 @@ char *guest_command_line(const struct guest *g)
 		const char *a = portable_arg(g, g->argv[i], tmp, sizeof(tmp));
 		if (i)
 			buf_putc(&b, ' ');
-		if (!needs_quoting(a)) {
-			buf_puts(&b, a);
-			continue;
-		}
-		buf_putc(&b, '\'');
-		for (const char *p = a; *p; p++) {
-			if (*p == '\'')
-				buf_puts(&b, "'\\''");
-			else
-				buf_putc(&b, *p);
-		}
-		buf_putc(&b, '\'');
+		buf_put_shell_word(&b, a);
 	}
 	return buf_steal(&b);
 }

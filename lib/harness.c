@@ -197,10 +197,10 @@ static void explain_end(qk_harness *h, qk_error **err)
 static int reap(qk_harness *h, qk_error **err)
 {
 	struct guest *g = &h->g;
-	int64_t give_up = guest_now_ms() + 5000;
+	int64_t give_up = monotonic_now_ms() + 5000;
 	int r;
 	while ((r = guest_pump(g, 100, err)) == 0)
-		if (guest_now_ms() > give_up)
+		if (monotonic_now_ms() > give_up)
 			guest_kill(g, GUEST_QEMU_FAILED, "QEMU closed the console but did not exit");
 	return r < 0 ? r : 0;
 }
@@ -209,7 +209,7 @@ int qk_harness_expect(qk_harness *h, const char *pattern, qk_console_pattern kin
 		      int timeout_ms, qk_console_match *m, qk_error **err)
 {
 	struct guest *g = &h->g;
-	int64_t deadline = timeout_ms < 0 ? -1 : guest_now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : monotonic_now_ms() + timeout_ms;
 
 	for (;;) {
 		qk_error *ferr = NULL;
@@ -228,7 +228,7 @@ int qk_harness_expect(qk_harness *h, const char *pattern, qk_console_pattern kin
 		}
 		int wait = -1;
 		if (deadline >= 0) {
-			int64_t left = deadline - guest_now_ms();
+			int64_t left = deadline - monotonic_now_ms();
 			if (left <= 0)
 				return console_timeout_error(g->console, pattern, timeout_ms, err);
 			wait = (int)left;
@@ -242,7 +242,7 @@ int qk_harness_expect(qk_harness *h, const char *pattern, qk_console_pattern kin
 int qk_harness_wait_event(qk_harness *h, int timeout_ms, json_t **ev, qk_error **err)
 {
 	struct guest *g = &h->g;
-	int64_t deadline = timeout_ms < 0 ? -1 : guest_now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : monotonic_now_ms() + timeout_ms;
 
 	for (;;) {
 		if (json_array_size(h->events) > 0) {
@@ -263,7 +263,7 @@ int qk_harness_wait_event(qk_harness *h, int timeout_ms, json_t **ev, qk_error *
 		}
 		int wait = -1;
 		if (deadline >= 0) {
-			int64_t left = deadline - guest_now_ms();
+			int64_t left = deadline - monotonic_now_ms();
 			if (left <= 0)
 				return qk_error_set(err, QK_ERR_TIMEOUT, ETIMEDOUT,
 						    "timed out after %.1f s waiting for an event",
@@ -288,18 +288,18 @@ int qk_harness_send(qk_harness *h, const char *text, qk_error **err)
 int qk_harness_wait(qk_harness *h, int timeout_ms, qk_harness_end *end, qk_error **err)
 {
 	struct guest *g = &h->g;
-	int64_t deadline = timeout_ms < 0 ? -1 : guest_now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : monotonic_now_ms() + timeout_ms;
 	int r;
 
 	for (;;) {
 		int wait = -1;
 		if (deadline >= 0) {
-			int64_t left = deadline - guest_now_ms();
+			int64_t left = deadline - monotonic_now_ms();
 			wait = left > 0 ? (int)left : 0;
 		}
 		if ((r = guest_pump(g, wait, err)) != 0)
 			break;
-		if (deadline >= 0 && guest_now_ms() >= deadline && g->end == GUEST_RUNNING) {
+		if (deadline >= 0 && monotonic_now_ms() >= deadline && g->end == GUEST_RUNNING) {
 			char msg[64];
 			snprintf(msg, sizeof(msg), "timed out after %.1f s", timeout_ms / 1000.0);
 			guest_kill(g, GUEST_TIMED_OUT, msg);

@@ -22,7 +22,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -49,13 +48,6 @@ struct run {
 	qk_error *loop_err;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void wake(struct run *r)
 {
 	uint64_t one = 1;
@@ -67,7 +59,7 @@ static void on_console(const char *data, size_t len, void *userdata)
 {
 	struct run *r = userdata;
 	qk_console_feed(r->console, data, len, NULL);
-	if (watch_feed(&r->watch, data, len, now_ms())) {
+	if (watch_feed(&r->watch, data, len, monotonic_now_ms())) {
 		if (r->watch.in_panic)
 			log_debug("run: the guest kernel panicked; stopping the VM within %d ms",
 				  WATCH_PANIC_GRACE_MS);
@@ -133,7 +125,7 @@ static int forward_input(struct run *r, qk_vm *vm, const char *in, size_t len, b
 
 static int min_wait(int a, int64_t until_ms)
 {
-	int64_t left = until_ms - now_ms();
+	int64_t left = until_ms - monotonic_now_ms();
 	int b = left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
 	return a < 0 || b < a ? b : a;
 }
@@ -152,7 +144,7 @@ static int next_wait(const struct run *r, qk_vm *vm)
 /* A deadline passed: act on the one that did. Returns true when the run is over. */
 static bool deadline_passed(struct run *r, qk_vm *vm)
 {
-	int64_t now = now_ms();
+	int64_t now = monotonic_now_ms();
 	enum watch_verdict v = watch_check(&r->watch, now);
 	if (v == WATCH_PANICKED)
 		stop_now(r, vm, QK_RUN_PANICKED);
@@ -175,7 +167,7 @@ static int watch(int epfd, int fd)
 static void serve(qk_vm *vm, void *userdata)
 {
 	struct run *r = userdata;
-	r->started_ms = now_ms();
+	r->started_ms = monotonic_now_ms();
 	r->deadline_ms = r->timeout_s > 0 ? r->started_ms + r->timeout_s * 1000 : -1;
 
 	bool enabled = false, present = false;

@@ -9,6 +9,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "util.h"
 
 /*
@@ -68,25 +69,6 @@ void term_restore(void)
 		sigaction(fatal_signals[i], &saved_actions[i], NULL);
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-			poll(&pfd, 1, 1000);
-			continue;
-		}
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * Pass the user's keys on, watching for the escape. *escaped carries a
  * pending Ctrl-] across reads. Returns 1 when the user asked to detach.
@@ -113,7 +95,7 @@ static int forward_keys(int console_fd, const char *in, size_t len, bool *escape
 			out[n++] = ch;
 		}
 	}
-	int r = write_all(console_fd, out, n);
+	int r = fd_write_all(console_fd, out, n);
 	if (r < 0)
 		return qk_error_set(err, QK_ERR_SYSTEM, -r, "writing to the console: %s", strerror(-r));
 	return 0;
@@ -140,7 +122,7 @@ static int relay(int console_fd, int in_fd, int out_fd, qk_error **err)
 				continue;
 			if (n <= 0)
 				return TERM_CLOSED;
-			r = write_all(out_fd, chunk, (size_t)n);
+			r = fd_write_all(out_fd, chunk, (size_t)n);
 			if (r < 0)
 				return qk_error_set(err, QK_ERR_SYSTEM, -r, "writing to the terminal: %s",
 						    strerror(-r));
