@@ -7,9 +7,6 @@
 
 #include <qkit/qmp.h>
 
-/* The monotonic clock, in nanoseconds. */
-int64_t qmp_now_ns(void);
-
 /* now + timeout_ms; INT64_MAX (never) when timeout_ms < 0. */
 int64_t qmp_deadline_ns(int timeout_ms);
 

@@ -75,18 +75,11 @@ struct qk_qmp {
 	uint64_t dropped;
 };
 
-int64_t qmp_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 int64_t qmp_deadline_ns(int timeout_ms)
 {
 	if (timeout_ms < 0)
 		return INT64_MAX;
-	return qmp_now_ns() + (int64_t)timeout_ms * 1000000;
+	return monotonic_now_ns() + (int64_t)timeout_ms * 1000000;
 }
 
 /* Milliseconds from now until deadline, rounded up; -1 for none. */
@@ -94,7 +87,7 @@ int qmp_ms_until(int64_t deadline_ns)
 {
 	if (deadline_ns == INT64_MAX)
 		return -1;
-	int64_t left = deadline_ns - qmp_now_ns();
+	int64_t left = deadline_ns - monotonic_now_ns();
 	if (left <= 0)
 		return 0;
 	int64_t ms = (left + 999999) / 1000000;
@@ -489,7 +482,7 @@ static int read_input(qk_qmp *qmp, qk_error **err)
 
 static void expire_pending(qk_qmp *qmp)
 {
-	int64_t now = qmp_now_ns();
+	int64_t now = monotonic_now_ns();
 	struct pending **pp = &qmp->pending;
 	while (*pp) {
 		struct pending *p = *pp;
