@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "process.h"
 #include "qmp-proxy.h"
@@ -76,16 +77,9 @@ struct qk_vm {
 	char shutdown_reason[32];
 };
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static int64_t deadline_after(int timeout_ms)
 {
-	return timeout_ms < 0 ? -1 : now_ns() + (int64_t)timeout_ms * 1000000;
+	return timeout_ms < 0 ? -1 : monotonic_now_ns() + (int64_t)timeout_ms * 1000000;
 }
 
 /* ms until deadline for poll(): -1 for none, at least 0. */
@@ -93,7 +87,7 @@ static int ms_until(int64_t deadline)
 {
 	if (deadline < 0)
 		return -1;
-	int64_t left = deadline - now_ns();
+	int64_t left = deadline - monotonic_now_ns();
 	if (left <= 0)
 		return 0;
 	return (int)((left + 999999) / 1000000);
@@ -113,19 +107,6 @@ static void close_fd(int *fd)
 	if (*fd >= 0)
 		close(*fd);
 	*fd = -1;
-}
-
-static void write_all_quiet(int fd, const char *p, size_t len)
-{
-	while (fd >= 0 && len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;
-		p += n;
-		len -= (size_t)n;
-	}
 }
 
 static void log_rotate(struct logfile *l)
@@ -156,7 +137,8 @@ static void log_write(struct logfile *l, const char *p, size_t len)
 			const char *nl = room ? memrchr(p, '\n', room) : NULL;
 			cut = nl ? (size_t)(nl - p) + 1 : l->size > 0 ? 0 : room;
 		}
-		write_all_quiet(l->fd, p, cut);
+		/* A failed write (disk full) loses this piece, not the VM: logging goes on. */
+		(void)fd_write_all(l->fd, p, cut);
 		l->size += (off_t)cut;
 		p += cut;
 		len -= cut;
@@ -364,7 +346,7 @@ static int serve(qk_vm *vm, int64_t deadline, int interrupt_fd)
 		} else if (pr == 0 && vm->qmp && qk_qmp_next_timeout(vm->qmp) == 0) {
 			qk_qmp_process(vm->qmp, NULL);
 		}
-		if (deadline >= 0 && now_ns() >= deadline)
+		if (deadline >= 0 && monotonic_now_ns() >= deadline)
 			return check_exit(vm);
 	}
 }
