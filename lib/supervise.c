@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
+#include "fileio.h"
 #include "log.h"
 #include "process.h"
 #include "util.h"
@@ -184,19 +186,6 @@ struct detach_ctx {
 	const qk_vm_supervise_options *caller;
 };
 
-static void write_all(int fd, const void *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;
-		p = (const char *)p + n;
-		len -= (size_t)n;
-	}
-}
-
 static void detached_ready(qk_vm *vm, void *userdata)
 {
 	struct detach_ctx *ctx = userdata;
@@ -204,7 +193,8 @@ static void detached_ready(qk_vm *vm, void *userdata)
 	char msg[1 + sizeof(pid)];
 	msg[0] = 'K';
 	memcpy(msg + 1, &pid, sizeof(pid));
-	write_all(ctx->ready_fd, msg, sizeof(msg));
+	/* Nobody to tell if this fails: the starter then reports the supervisor died. */
+	(void)fd_write_all(ctx->ready_fd, msg, sizeof(msg));
 	close(ctx->ready_fd);
 	ctx->ready_fd = -1;
 	if (ctx->caller->ready)
@@ -266,8 +256,8 @@ static __attribute__((noreturn)) void run_detached(qk_state_reservation *res, in
 	if (ctx.ready_fd >= 0) { /* launching failed: say why */
 		const char *msg = err ? qk_error_message(err) : "the supervisor failed";
 		char head[2] = { 'E', (char)(err ? qk_error_get_kind(err) : QK_ERR_SYSTEM) };
-		write_all(ctx.ready_fd, head, 2);
-		write_all(ctx.ready_fd, msg, strlen(msg));
+		if (fd_write_all(ctx.ready_fd, head, 2) == 0)
+			(void)fd_write_all(ctx.ready_fd, msg, strlen(msg));
 	}
 	qk_error_free(err);
 	_exit(r < 0 ? 1 : 0);
@@ -314,27 +304,29 @@ int qk_vm_detach(const qk_vm_supervise_options *sopts, char *const *argv,
 	while (waitpid(mid, &status, 0) < 0 && errno == EINTR)
 		;
 
-	char buf[4096];
-	size_t len = 0;
-	for (;;) {
-		ssize_t n = read(ready[0], buf + len, sizeof(buf) - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0 || (len += (size_t)n) == sizeof(buf) - 1)
-			break;
-	}
+	/*
+	 * The supervisor writes one message and then closes its end (or exits),
+	 * so read to end of file. A read error or a message past the limit
+	 * leaves what came before it, which is judged like any other.
+	 */
+	struct buf msg = BUF_INIT;
+	(void)fd_read_all(ready[0], 4095, &msg);
 	close(ready[0]);
-	buf[len] = '\0';
 	int pid;
-	if (len >= 1 + sizeof(pid) && buf[0] == 'K') {
-		memcpy(&pid, buf + 1, sizeof(pid));
+	if (msg.len >= 1 + sizeof(pid) && msg.data[0] == 'K') {
+		memcpy(&pid, msg.data + 1, sizeof(pid));
+		buf_free(&msg);
 		if (supervisor_pid)
 			*supervisor_pid = (pid_t)pid;
 		log_debug("VM \"%s\": detached supervisor is pid %d", sopts->name, pid);
 		return 0;
 	}
-	if (len >= 2 && buf[0] == 'E')
-		return qk_error_set(err, (qk_error_kind)buf[1], ECHILD, "%s", buf + 2);
+	if (msg.len >= 2 && msg.data[0] == 'E') {
+		r = qk_error_set(err, (qk_error_kind)msg.data[1], ECHILD, "%s", msg.data + 2);
+		buf_free(&msg);
+		return r;
+	}
+	buf_free(&msg);
 	return qk_error_set(err, QK_ERR_SYSTEM, ECHILD,
 			    "VM \"%s\": the supervisor died before QEMU was running", sopts->name);
 }
