@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "util.h"
 
@@ -119,15 +120,15 @@ static int vms_dir(char **out, bool create, qk_error **err)
 		return r;
 	if (create) {
 		/* Make the parents of RUNTIME (e.g. $XDG_RUNTIME_DIR/qkit's) as needed. */
-		for (char *p = rt + 1; (p = strchr(p, '/')); p++) {
-			*p = '\0';
-			if (mkdir(rt, 0755) < 0 && errno != EEXIST) {
-				r = qk_error_set(err, QK_ERR_SYSTEM, errno, "creating %s: %s", rt,
-						 strerror(errno));
-				*p = '/';
-				return r;
-			}
-			*p = '/';
+		char *slash = strrchr(rt, '/');
+		if (slash && slash > rt) {
+			_cleanup_free_ char *failed = NULL;
+			*slash = '\0';
+			r = mkdir_p(rt, 0755, &failed);
+			*slash = '/';
+			if (r < 0)
+				return qk_error_set(err, QK_ERR_SYSTEM, -r, "creating %s: %s",
+						    failed ? failed : rt, strerror(-r));
 		}
 		if ((r = mkdir_private(rt, err)) < 0)
 			return r;
