@@ -12,12 +12,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libfyaml.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "spec-internal.h"
 #include "util.h"
 
@@ -308,18 +310,14 @@ int qk_spec_load_file(qk_spec **out, const char *path, qk_spec_format format, un
 	if (fd < 0)
 		return qk_error_set(err, errno == ENOENT ? QK_ERR_NOT_FOUND : QK_ERR_SYSTEM, errno,
 				    "%s: %s", path, strerror(errno));
+	/* fd_read_all, not file_read_all: a spec may come from a pipe (/dev/stdin, <(...)). */
 	struct buf b = BUF_INIT;
-	char chunk[16384];
-	ssize_t n;
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-		if (buf_append(&b, chunk, (size_t)n) < 0) {
-			buf_free(&b);
-			return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", path);
-		}
-	if (n < 0) {
-		int e = errno;
+	int r = fd_read_all(fd, SIZE_MAX, &b);
+	if (r < 0) {
 		buf_free(&b);
-		return qk_error_set(err, QK_ERR_SYSTEM, e, "%s: %s", path, strerror(e));
+		if (r == -ENOMEM)
+			return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "%s: out of memory", path);
+		return qk_error_set(err, QK_ERR_SYSTEM, -r, "%s: %s", path, strerror(-r));
 	}
 	if (format == QK_SPEC_AUTO) {
 		size_t l = strlen(path);
