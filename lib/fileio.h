@@ -6,11 +6,7 @@
  *
  * Who should use what (callers still carrying their own copy):
  *   fd_write_all   console.c write_log and qk_console_send, term.c write_all,
- *                  exec.c write_all_to, supervise.c write_all, vm.c
- *                  write_all_quiet, cli/cmd-run.c console_out
- *   fd_read_all    spec-load.c qk_spec_load_file (its loop does not retry
- *                  EINTR), supervise.c's read of the ready pipe
- *   mkdir_p        state.c vms_dir, where it creates RUNTIME's parents
+ *                  exec.c write_all_to, cli/cmd-run.c console_out
  */
 #ifndef QKIT_LIB_FILEIO_H
 #define QKIT_LIB_FILEIO_H
