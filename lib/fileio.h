@@ -5,8 +5,7 @@
  * mkdir -p. Each retries EINTR, so no caller hand-rolls that loop again.
  *
  * Who should use what (callers still carrying their own copy):
- *   fd_write_all   console.c write_log and qk_console_send, term.c write_all,
- *                  exec.c write_all_to, cli/cmd-run.c console_out
+ *   fd_write_all   console.c write_log
  */
 #ifndef QKIT_LIB_FILEIO_H
 #define QKIT_LIB_FILEIO_H
