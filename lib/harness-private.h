@@ -25,6 +25,7 @@
 
 #include "buf.h"
 #include "process.h"
+#include "term.h"
 #include "watch.h"
 
 #define GUEST_MAX_FDS 16
@@ -56,8 +57,7 @@ struct guest_port {
 	struct buf pending; /* read from src_fd, not yet taken by QEMU */
 	/* A virtconsole (hvcN in the guest, a tty) rather than a virtserialport. */
 	bool virtconsole;
-	int escape_char;    /* in src_fd: it, then q, stops the guest; 0: none */
-	bool escaped;       /* the escape came last, at the end of a read */
+	struct term_escape escape; /* in src_fd: its key, then q, stops the guest */
 };
 
 struct guest {

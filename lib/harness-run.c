@@ -164,35 +164,11 @@ int guest_add_tty_port(struct guest *g, const char *name, int src_fd, int escape
 	p->virtconsole = true;
 	p->input = true;
 	p->src_fd = src_fd;
-	p->escape_char = escape_char;
+	p->escape.key = escape_char;
 	/* A terminal nobody types on: the guest just reads nothing. */
 	if (src_fd < 0)
 		p->src_done = true;
 	return n;
-}
-
-/*
- * The keys to pass on, the escape taken out. Returns true when the user
- * asked to stop: the escape, then q. Escape twice passes one.
- */
-static bool filter_escape(struct guest_port *p, const char *in, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)in[i];
-		if (p->escaped) {
-			p->escaped = false;
-			if (ch == 'q' || ch == 'Q')
-				return true;
-			if (ch != p->escape_char)
-				buf_putc(&p->pending, (char)p->escape_char);
-			buf_putc(&p->pending, (char)ch);
-		} else if (ch == p->escape_char) {
-			p->escaped = true;
-		} else {
-			buf_putc(&p->pending, (char)ch);
-		}
-	}
-	return false;
 }
 
 /* src_fd is readable: take what it has (the port has room, pending is empty). */
@@ -209,9 +185,13 @@ static void read_input(struct guest *g, struct guest_port *p)
 			shutdown(p->fd, SHUT_WR);
 		return;
 	}
-	if (!p->escape_char)
-		buf_append(&p->pending, chunk, (size_t)n);
-	else if (filter_escape(p, chunk, (size_t)n))
+	/* pending is empty here: the filter writes straight into it. */
+	if (buf_reserve(&p->pending, 2 * (size_t)n) < 0)
+		return;
+	size_t kept;
+	bool quit = term_escape_filter(&p->escape, chunk, (size_t)n, p->pending.data, &kept);
+	p->pending.len = kept;
+	if (quit)
 		guest_kill(g, GUEST_STOPPED, "stopped on the escape key");
 }
 

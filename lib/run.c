@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "term.h"
 #include "util.h"
 #include "watch.h"
 
@@ -92,35 +93,18 @@ static void stop_ladder(struct run *r, qk_vm *vm, int sig, int powerdown_ms)
 	qk_vm_stop(vm, &s, NULL, &r->loop_err);
 }
 
-/*
- * The user's keys to the console. Returns 1 when they asked to stop (the
- * escape, then q), 0 otherwise. *escaped carries a pending escape across reads.
- */
-static int forward_input(struct run *r, qk_vm *vm, const char *in, size_t len, bool *escaped)
+/* The user's keys to the console. Returns 1 when they asked to stop (the escape, then q). */
+static int forward_input(struct run *r, qk_vm *vm, const char *in, size_t len,
+			 struct term_escape *esc)
 {
 	char out[2 * 4096];
-	size_t n = 0;
-	int esc = r->o->escape_char;
-	for (size_t i = 0; i < len; i++) {
-		char ch = in[i];
-		if (*escaped) {
-			*escaped = false;
-			if (ch == 'q' || ch == 'Q')
-				return 1;
-			if ((unsigned char)ch != esc)
-				out[n++] = (char)esc;
-			out[n++] = ch;
-		} else if (esc && (unsigned char)ch == esc) {
-			*escaped = true;
-		} else {
-			out[n++] = ch;
-		}
-	}
+	size_t n;
+	bool quit = term_escape_filter(esc, in, len, out, &n);
 	qk_error *e = NULL;
 	if (n && qk_vm_console_write(vm, out, n, &e) < 0)
 		log_debug("run: input dropped: %s", qk_error_message(e));
 	qk_error_free(e);
-	return 0;
+	return quit ? 1 : 0;
 }
 
 static int min_wait(int a, int64_t until_ms)
@@ -200,7 +184,7 @@ static void serve(qk_vm *vm, void *userdata)
 		log_debug("run: not forwarding input fd %d: %s", in_fd, strerror(errno));
 		in_fd = -1;
 	}
-	bool escaped = false;
+	struct term_escape esc = { .key = r->o->escape_char };
 
 	for (;;) {
 		qk_vm_wait_options w = QK_VM_WAIT_OPTIONS_INIT;
@@ -247,7 +231,7 @@ static void serve(qk_vm *vm, void *userdata)
 					/* Input ended: the guest keeps running, its console still shown. */
 					epoll_ctl(epfd, EPOLL_CTL_DEL, in_fd, NULL);
 					in_fd = -1;
-				} else if (forward_input(r, vm, buf, (size_t)len, &escaped)) {
+				} else if (forward_input(r, vm, buf, (size_t)len, &esc)) {
 					stop_ladder(r, vm, 0, 0);
 					return;
 				}

@@ -69,36 +69,45 @@ void term_restore(void)
 		sigaction(fatal_signals[i], &saved_actions[i], NULL);
 }
 
+bool term_escape_filter(struct term_escape *e, const char *in, size_t len, char *out,
+			size_t *out_len)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)in[i];
+		if (e->pending) {
+			e->pending = false;
+			if (ch == 'q' || ch == 'Q') {
+				*out_len = n;
+				return true;
+			}
+			if (ch != e->key)
+				out[n++] = (char)e->key;
+			out[n++] = (char)ch;
+		} else if (e->key && ch == e->key) {
+			e->pending = true;
+		} else {
+			out[n++] = (char)ch;
+		}
+	}
+	*out_len = n;
+	return false;
+}
+
 /*
- * Pass the user's keys on, watching for the escape. *escaped carries a
- * pending Ctrl-] across reads. Returns 1 when the user asked to detach.
+ * Pass the user's keys on, watching for the escape. Returns 1 when the
+ * user asked to detach.
  */
-static int forward_keys(int console_fd, const char *in, size_t len, bool *escaped,
+static int forward_keys(int console_fd, const char *in, size_t len, struct term_escape *esc,
 			qk_error **err)
 {
 	char out[2 * 4096];
-	size_t n = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		char ch = in[i];
-		if (*escaped) {
-			*escaped = false;
-			if (ch == 'q' || ch == 'Q')
-				return 1;
-			/* Ctrl-] Ctrl-] sends one; Ctrl-] x sends both. */
-			if (ch != TERM_ESCAPE)
-				out[n++] = TERM_ESCAPE;
-			out[n++] = ch;
-		} else if (ch == TERM_ESCAPE) {
-			*escaped = true;
-		} else {
-			out[n++] = ch;
-		}
-	}
+	size_t n;
+	bool quit = term_escape_filter(esc, in, len, out, &n);
 	int r = fd_write_all(console_fd, out, n);
 	if (r < 0)
 		return qk_error_set(err, QK_ERR_SYSTEM, -r, "writing to the console: %s", strerror(-r));
-	return 0;
+	return quit ? 1 : 0;
 }
 
 static int relay(int console_fd, int in_fd, int out_fd, qk_error **err)
@@ -107,7 +116,7 @@ static int relay(int console_fd, int in_fd, int out_fd, qk_error **err)
 		{ .fd = console_fd, .events = POLLIN },
 		{ .fd = in_fd, .events = POLLIN },
 	};
-	bool escaped = false;
+	struct term_escape esc = { .key = TERM_ESCAPE };
 	char chunk[4096];
 
 	for (;;) {
@@ -139,7 +148,7 @@ static int relay(int console_fd, int in_fd, int out_fd, qk_error **err)
 				pfd[1].fd = -1;
 				continue;
 			}
-			r = forward_keys(console_fd, chunk, (size_t)n, &escaped, err);
+			r = forward_keys(console_fd, chunk, (size_t)n, &esc, err);
 			if (r != 0)
 				return r < 0 ? r : TERM_DETACHED;
 		}

@@ -16,8 +16,29 @@
 
 #include <qkit/error.h>
 
+#include <stdbool.h>
+#include <stddef.h>
+
 /* The escape key: Ctrl-]. */
 #define TERM_ESCAPE 0x1d
+
+/*
+ * The escape key's state across reads, for every relay of a person's keys
+ * (qkit console, qkit run, qkit exec's tty): the key, then q, asks to
+ * stop; the key twice sends it once; the key then anything else sends both.
+ */
+struct term_escape {
+	int key;      /* 0: no escape, every byte passes */
+	bool pending; /* the key came last */
+};
+
+/*
+ * Copy in to out (room for 2 * len) without the escapes. Returns true
+ * when the user typed the key, then q: out then holds what came before
+ * it, and the rest of in is dropped. *out_len is what out holds.
+ */
+bool term_escape_filter(struct term_escape *e, const char *in, size_t len, char *out,
+			size_t *out_len);
 
 enum {
 	TERM_DETACHED = 0, /* the user pressed Ctrl-] q */

@@ -150,9 +150,37 @@ static void terminal_is_restored_when_killed_by_a_signal(void **state)
 	}
 }
 
+/* The one escape filter under qkit console, qkit run and qkit exec's tty. */
+static void escape_filter_passes_keys_and_finds_the_escape(void **state)
+{
+	struct term_escape e = { .key = TERM_ESCAPE };
+	char out[64];
+	size_t n;
+	/* Twice sends one; followed by another key, both go. */
+	assert_false(term_escape_filter(&e, "a\x1d\x1d" "b\x1dx", 6, out, &n));
+	assert_int_equal(n, 5);
+	assert_memory_equal(out, "a\x1d" "b\x1dx", 5);
+	/* The escape at the end of one read, q at the start of the next. */
+	assert_false(term_escape_filter(&e, "cd\x1d", 3, out, &n));
+	assert_int_equal(n, 2);
+	assert_true(term_escape_filter(&e, "qzz", 3, out, &n));
+	assert_int_equal(n, 0);
+	/* What came before the escape in the same read is kept. */
+	e = (struct term_escape){ .key = TERM_ESCAPE };
+	assert_true(term_escape_filter(&e, "ls\r\x1dQ", 5, out, &n));
+	assert_int_equal(n, 3);
+	assert_memory_equal(out, "ls\r", 3);
+	/* No key: every byte passes. */
+	e = (struct term_escape){ 0 };
+	assert_false(term_escape_filter(&e, "\x1dq", 2, out, &n));
+	assert_int_equal(n, 2);
+	assert_memory_equal(out, "\x1dq", 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(escape_filter_passes_keys_and_finds_the_escape),
 		cmocka_unit_test(keys_and_output_are_relayed_and_escape_detaches),
 		cmocka_unit_test(console_closing_ends_attach_and_restores),
 		cmocka_unit_test(terminal_is_restored_when_killed_by_a_signal),
