@@ -193,6 +193,50 @@ int qk_exec_default_kernel(char **out, qk_error **err)
 			    "linux-image-amd64");
 }
 
+/*
+ * The default kernel of a guest of another architecture than the host's:
+ * only a prepared guest directory (tests/guest/prepare-arch), never the
+ * host's own /boot.
+ */
+static int foreign_default_kernel(const char *arch, char **out, qk_error **err)
+{
+	_cleanup_free_ char *dir = guest_dir();
+	_cleanup_free_ char *sub = NULL;
+	if (dir && asprintf(&sub, "%s-%s/vmlinuz", dir, arch) < 0)
+		sub = NULL;
+	if (sub && readable_file(sub)) {
+		*out = TAKE_PTR(sub);
+		return 0;
+	}
+	return qk_error_set(err, QK_ERR_NOT_FOUND, ENOENT,
+			    "no %s kernel to boot: pass --kernel, or run tests/guest/prepare-arch %s in a "
+			    "qkit checkout (it fetches Debian's kernel and busybox for %s)",
+			    arch, arch, arch);
+}
+
+/*
+ * Refuse a kernel built for another architecture before booting it: QEMU
+ * would start it and the guest would print nothing until the watchdog
+ * fires. Formats it cannot tell are left to QEMU.
+ */
+static int check_kernel_arch(const char *kernel, const char *arch, qk_error **err)
+{
+	uint8_t head[0x210] = { 0 };
+	_cleanup_close_ int fd = open(kernel, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || pread(fd, head, sizeof(head), 0) < 0)
+		return 0;
+	const char *is = NULL;
+	if (memcmp(head + 0x202, "HdrS", 4) == 0)
+		is = "x86_64"; /* a bzImage */
+	else if (memcmp(head + 0x38, "ARM\x64", 4) == 0)
+		is = "aarch64"; /* an arm64 Image */
+	if (is && strcmp(is, arch) != 0)
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL,
+				    "kernel: \"%s\" is an %s kernel, not one for this %s guest", kernel,
+				    strcmp(is, "x86_64") == 0 ? "x86 (bzImage)" : "arm64 (Image)", arch);
+	return 0;
+}
+
 static bool is_dir(const char *path)
 {
 	struct stat st;
@@ -380,16 +424,45 @@ static void free_shares(struct share *s, size_t n)
 	free(s);
 }
 
-static int build_initramfs(const char *path, const char *modules_dir, const struct share *shares,
-			   size_t n_shares, const char *cwd, const char *const *argv, size_t argc,
-			   const qk_exec_options *o, qk_error **err)
+/*
+ * The busybox to put in the guest: the one asked for, else one next to the
+ * kernel (a prepared guest directory holds both, for its architecture),
+ * else NULL for the one in PATH.
+ */
+static char *pick_busybox(const char *kernel, const qk_exec_options *o)
+{
+	if (o->busybox)
+		return strdup(o->busybox);
+	_cleanup_free_ char *dir = strdup(kernel);
+	char *slash = dir ? strrchr(dir, '/') : NULL;
+	if (!slash)
+		return NULL;
+	*slash = '\0';
+	char *path = join(*dir ? dir : "/", "busybox");
+	if (path && readable_file(path))
+		return path;
+	free(path);
+	return NULL;
+}
+
+static int build_initramfs(const char *path, const char *modules_dir, const char *busybox,
+			   const struct share *shares, size_t n_shares, const char *cwd,
+			   const char *const *argv, size_t argc, const qk_exec_options *o,
+			   qk_error **err)
 {
 	_cleanup_(qk_initramfs_freep) qk_initramfs *ir = NULL;
 	int r = qk_initramfs_new(&ir, err);
 	if (r < 0)
 		return r;
-	if ((r = qk_initramfs_add_busybox(ir, o->busybox, err)) < 0)
+	if ((r = qk_initramfs_add_busybox(ir, busybox, err)) < 0)
 		return r;
+	const char *want = o->arch ? o->arch : "x86_64";
+	const char *have = qk_initramfs_busybox_arch(ir);
+	if (have && strcmp(have, want) != 0)
+		return qk_error_set(err, QK_ERR_INVALID, EINVAL,
+				    "busybox: %s runs on %s, not in this %s guest; give --busybox a static "
+				    "busybox for %s (tests/guest/prepare-arch %s fetches Debian's)",
+				    busybox ? busybox : "the one in PATH", have, want, want, want);
 
 	const char **names = calloc(4 + o->n_modules, sizeof(*names));
 	if (!names)
@@ -635,7 +708,8 @@ static int run_with_initramfs(const char *kernel, const char *modules, const str
 		return qk_error_set(err, QK_ERR_SYSTEM, e, "creating a temporary directory: %s",
 				    strerror(e));
 	}
-	int r = build_initramfs(initrd, modules, shares, n_shares, cwd, argv, argc, o, err);
+	_cleanup_free_ char *busybox = pick_busybox(kernel, o);
+	int r = build_initramfs(initrd, modules, busybox, shares, n_shares, cwd, argv, argc, o, err);
 	/*
 	 * Unlinked before QEMU starts, so nothing is left behind however qkit
 	 * ends (^C included).
@@ -691,11 +765,16 @@ int qk_exec_run(const char *const *argv, size_t argc, const qk_exec_options *o,
 			return qk_error_set(err, QK_ERR_NOT_FOUND, ENOENT,
 					    "kernel: \"%s\" is not a readable file", o->kernel);
 		kernel = strdup(o->kernel);
+	} else if (strcmp(arch->name, "x86_64") != 0) {
+		if ((r = foreign_default_kernel(arch->name, &kernel, err)) < 0)
+			return r;
 	} else if ((r = qk_exec_default_kernel(&kernel, err)) < 0) {
 		return r;
 	}
 	if (!kernel)
 		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
+	if ((r = check_kernel_arch(kernel, arch->name, err)) < 0)
+		return r;
 	_cleanup_free_ char *modules = NULL;
 	if (o->modules_dir)
 		modules = strdup(o->modules_dir);

@@ -38,6 +38,7 @@ struct qk_initramfs {
 	size_t n_modules;
 	struct buf modules_dep; /* lines for /lib/modules/V/modules.dep */
 	char *kver;
+	const char *busybox_arch; /* from the busybox's ELF header; static string */
 	enum init_kind init;
 	/* A deep copy of the generated init's options. */
 	qk_initramfs_init_opts opts;
@@ -332,7 +333,7 @@ int qk_initramfs_new(qk_initramfs **out, qk_error **err)
 }
 
 /* busybox must be a static ELF executable: the initramfs has no libraries. */
-static int check_static_elf(const char *path, qk_error **err)
+static int check_static_elf(const char *path, const char **arch, qk_error **err)
 {
 	_cleanup_free_ uint8_t *d = NULL;
 	size_t len;
@@ -347,6 +348,7 @@ static int check_static_elf(const char *path, qk_error **err)
 		return qk_error_set(err, QK_ERR_INVALID, EINVAL,
 				    "busybox %s: dynamically linked, but the initramfs has no libraries; "
 				    "use a static one (Debian: busybox-static)", path);
+	*arch = elf_machine_arch(&e);
 	return 0;
 }
 
@@ -359,12 +361,20 @@ int qk_initramfs_add_busybox(qk_initramfs *ir, const char *busybox, qk_error **e
 					    "busybox: not found in PATH; install busybox-static or give its path");
 		busybox = found;
 	}
-	int r = check_static_elf(busybox, err);
+	const char *arch = NULL;
+	int r = check_static_elf(busybox, &arch, err);
 	if (r == 0)
 		r = qk_initramfs_add_file(ir, busybox, "/bin/busybox", 0755, err);
 	if (r == 0)
+		ir->busybox_arch = arch;
+	if (r == 0)
 		r = qk_initramfs_add_symlink(ir, "/bin/sh", "busybox", err);
 	return r;
+}
+
+const char *qk_initramfs_busybox_arch(const qk_initramfs *ir)
+{
+	return ir ? ir->busybox_arch : NULL;
 }
 
 /* "kernel/fs/9p/9p.ko.xz" -> "kernel/fs/9p/9p.ko": modules are stored decompressed. */

@@ -81,6 +81,14 @@ int qk_initramfs_add_node(qk_initramfs *ir, const char *path, unsigned mode, uns
 int qk_initramfs_add_busybox(qk_initramfs *ir, const char *busybox, qk_error **err);
 
 /*
+ * The architecture the added busybox runs on, read from its ELF header
+ * ("x86_64", "aarch64", "arm", "i386", "riscv64", "s390x"), or NULL when
+ * none was added or its machine is one qkit does not know. A guest of
+ * another architecture cannot run it: check before booting.
+ */
+const char *qk_initramfs_busybox_arch(const qk_initramfs *ir);
+
+/*
  * Kernel modules names (e.g. "virtio_pci", "9p"), with everything they
  * depend on, from modules_dir (a /lib/modules/VERSION tree). The
  * dependencies come from its modules.dep, or, when it has none (a tree

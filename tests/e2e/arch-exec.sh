@@ -38,6 +38,23 @@ status=$?
 	fail "--module isofs: status $status, '$(cat ../out.txt)' $(cat ../err.txt)"
 cd "$tmp" || exit 1
 
+# The wrong architecture is refused before anything boots, naming both.
+out=$(timeout 60 "$qkit" exec --arch aarch64 --kernel "$tmp/vmlinuz" --modules "$guest/modules" --busybox "$(command -v busybox)" \
+	-- true 2>&1)
+status=$?
+[ "$status" -eq 125 ] && printf '%s' "$out" | grep -q "runs on x86_64, not in this aarch64 guest" ||
+	fail "an x86_64 busybox for an aarch64 guest: status $status, '$out'"
+x86=$("$(dirname "$0")/../guest/prepare")/vmlinuz
+out=$(timeout 60 "$qkit" exec --arch aarch64 --kernel "$x86" -- true 2>&1)
+status=$?
+[ "$status" -eq 125 ] && printf '%s' "$out" | grep -q "is an x86 (bzImage) kernel, not one for this aarch64 guest" ||
+	fail "an x86 kernel for an aarch64 guest: status $status, '$out'"
+# Without --kernel and --busybox: the prepared aarch64 guest's, not the host's.
+out=$(timeout --signal=KILL 150 "$qkit" exec --arch aarch64 --timeout 120 -- uname -m 2>&1)
+status=$?
+[ "$status" -eq 0 ] && [ "$out" = aarch64 ] ||
+	fail "the default aarch64 kernel and busybox: status $status, '$out'"
+
 if pgrep -f -- "$tmp/vmlinuz" >/dev/null; then
 	fail "a QEMU is left running after qkit exec: $(pgrep -af -- "$tmp/vmlinuz")"
 	kill -KILL $(pgrep -f -- "$tmp/vmlinuz") 2>/dev/null
