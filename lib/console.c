@@ -28,7 +28,7 @@ struct qk_console {
 	char *log_path;
 	int log_fd;
 	size_t max;
-	struct timespec start;
+	int64_t start_ns; /* monotonic; lines are timed from here */
 
 	struct buf line;     /* the line being received, raw */
 	double line_seconds; /* when its first byte arrived */
@@ -53,7 +53,7 @@ int qk_console_new(qk_console **out, const qk_console_options *opts, qk_error **
 	c->on_line = opts->on_line;
 	c->userdata = opts->userdata;
 	c->max = opts->max_buffer ? opts->max_buffer : DEFAULT_MAX_BUFFER;
-	clock_gettime(CLOCK_MONOTONIC, &c->start);
+	c->start_ns = monotonic_now_ns();
 	if (opts->name && !(c->name = strdup(opts->name))) {
 		qk_console_free(c);
 		return qk_error_set(err, QK_ERR_SYSTEM, ENOMEM, "out of memory");
@@ -137,23 +137,15 @@ static size_t trim_front(struct buf *b, size_t max)
 
 static double now_seconds(const qk_console *c)
 {
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - c->start.tv_sec) + (double)(t.tv_nsec - c->start.tv_nsec) / 1e9;
+	return (double)(monotonic_now_ns() - c->start_ns) / 1e9;
 }
 
 static int write_log(qk_console *c, const char *data, size_t len, qk_error **err)
 {
-	while (len > 0) {
-		ssize_t n = write(c->log_fd, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return qk_error_set(err, QK_ERR_SYSTEM, errno, "console log %s: %s",
-					    c->log_path, strerror(errno));
-		data += n;
-		len -= (size_t)n;
-	}
+	int r = fd_write_all(c->log_fd, data, len);
+	if (r < 0)
+		return qk_error_set(err, QK_ERR_SYSTEM, -r, "console log %s: %s", c->log_path,
+				    strerror(-r));
 	return 0;
 }
 

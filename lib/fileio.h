@@ -3,9 +3,6 @@
  * The one home of the small I/O loops every module needs: write a whole
  * buffer, read to end of file, read a whole file, write a file atomically,
  * mkdir -p. Each retries EINTR, so no caller hand-rolls that loop again.
- *
- * Who should use what (callers still carrying their own copy):
- *   fd_write_all   console.c write_log
  */
 #ifndef QKIT_LIB_FILEIO_H
 #define QKIT_LIB_FILEIO_H

@@ -72,8 +72,7 @@ static inline int negative_errno(void)
 
 /*
  * The monotonic clock, for timeouts and durations (never the wall clock,
- * which jumps). Callers with their own copy: qmp.c qmp_now_ns, vm.c now_ns,
- * harness-run.c guest_now_ms, run.c now_ms, console.c monotonic_ms.
+ * which jumps). The library's only reader of it.
  */
 static inline int64_t monotonic_now_ns(void)
 {
