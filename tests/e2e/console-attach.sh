@@ -26,42 +26,17 @@ trap cleanup EXIT
 	-initrd "$QKIT_RUNTIME_DIR/shell.img" -append 'console=ttyS0 quiet' >/dev/null ||
 	{ echo "FAIL: qkit start"; exit 1; }
 
-timeout --signal=KILL 200 python3 - "$qkit" "$name" <<'PY'
+PYTHONPATH="$(dirname "$0")" timeout --signal=KILL 200 python3 - "$qkit" "$name" <<'PY'
 import os, select, signal, subprocess, sys, termios, time
 
 qkit, name = sys.argv[1], sys.argv[2]
-failures = []
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
+from ptytest import check, cooked, failures, raw, read_until
 
 def attach():
     master, slave = os.openpty()
     p = subprocess.Popen([qkit, "console", name], stdin=slave, stdout=slave, stderr=slave,
                          start_new_session=True, close_fds=True)
     return p, master, slave
-
-def read_until(master, want, timeout):
-    got = b""
-    end = time.monotonic() + timeout
-    while want not in got and time.monotonic() < end:
-        r, _, _ = select.select([master], [], [], 0.2)
-        if r:
-            try:
-                got += os.read(master, 65536)
-            except OSError:
-                break
-    return got
-
-def raw(fd):
-    lflag = termios.tcgetattr(fd)[3]
-    return not (lflag & (termios.ICANON | termios.ECHO | termios.ISIG))
-
-def cooked(fd):
-    lflag = termios.tcgetattr(fd)[3]
-    return bool(lflag & termios.ICANON) and bool(lflag & termios.ECHO) and bool(lflag & termios.ISIG)
 
 # 1. Type a command into the guest's shell and see its output.
 p, master, slave = attach()

@@ -12,17 +12,12 @@ e2e_setup "$1"
 tag=qkit-e2e-exec-tty-$$
 cd "$tmp"
 
-timeout --signal=KILL 280 python3 - "$qkit" "$guest/vmlinuz" "$tag" <<'PY' || fails=$((fails + 1))
+PYTHONPATH="$(dirname "$0")" timeout --signal=KILL 280 python3 - "$qkit" "$guest/vmlinuz" "$tag" <<'PY' || fails=$((fails + 1))
 import fcntl, os, select, signal, struct, subprocess, sys, termios, time
 
 qkit, kernel, tag = sys.argv[1:4]
-failures = []
+from ptytest import check, failures, raw, read_until
 before = None
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
 
 def controlling_tty():
     os.setsid()
@@ -39,24 +34,6 @@ def start(*args, stdout=None):
                          stdin=slave, stdout=stdout or slave, stderr=slave, env=env,
                          preexec_fn=controlling_tty, close_fds=True)
     return p, master, slave
-
-def read_until(master, want, timeout, got=b""):
-    end = time.monotonic() + timeout
-    while (want is None or want not in got) and time.monotonic() < end:
-        r, _, _ = select.select([master], [], [], 0.2)
-        if r:
-            try:
-                d = os.read(master, 65536)
-            except OSError:
-                break
-            if not d:
-                break
-            got += d
-    return got
-
-def raw(fd):
-    lflag = termios.tcgetattr(fd)[3]
-    return not (lflag & (termios.ICANON | termios.ECHO | termios.ISIG))
 
 def finish(p, master, timeout=60):
     got = b""

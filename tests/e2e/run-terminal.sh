@@ -23,16 +23,11 @@ trap cleanup EXIT
 # No command: the generated init runs an interactive shell on the console.
 "$qkit" initramfs -o "$work/shell.img" --compress none || { echo "FAIL: qkit initramfs"; exit 1; }
 
-timeout --signal=KILL 250 python3 - "$qkit" "$tag" "$guest/vmlinuz" "$work/shell.img" <<'PY'
+PYTHONPATH="$(dirname "$0")" timeout --signal=KILL 250 python3 - "$qkit" "$tag" "$guest/vmlinuz" "$work/shell.img" <<'PY'
 import os, select, signal, subprocess, sys, termios, time
 
 qkit, tag, kernel, initrd = sys.argv[1:5]
-failures = []
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
+from ptytest import check, cooked, failures, raw, read_until
 
 def start(name):
     master, slave = os.openpty()
@@ -42,26 +37,6 @@ def start(name):
                          stdin=slave, stdout=slave, stderr=slave,
                          start_new_session=True, close_fds=True)
     return p, master, slave
-
-def read_until(master, want, timeout):
-    got = b""
-    end = time.monotonic() + timeout
-    while want not in got and time.monotonic() < end:
-        r, _, _ = select.select([master], [], [], 0.2)
-        if r:
-            try:
-                got += os.read(master, 65536)
-            except OSError:
-                break
-    return got
-
-def raw(fd):
-    lflag = termios.tcgetattr(fd)[3]
-    return not (lflag & (termios.ICANON | termios.ECHO | termios.ISIG))
-
-def cooked(fd):
-    lflag = termios.tcgetattr(fd)[3]
-    return bool(lflag & termios.ICANON) and bool(lflag & termios.ECHO) and bool(lflag & termios.ISIG)
 
 def wait(p, seconds):
     try:

@@ -1,0 +1,41 @@
+"""What the terminal tests (console-attach, run-terminal, exec-tty) share:
+reading a pty until a marker, telling raw mode from cooked, and counting
+checks. Each script runs python3 with PYTHONPATH set to this directory."""
+import os
+import select
+import termios
+import time
+
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def read_until(master, want, timeout, got=b""):
+    """Read master until want appears (None: until timeout or end of file)."""
+    end = time.monotonic() + timeout
+    while (want is None or want not in got) and time.monotonic() < end:
+        r, _, _ = select.select([master], [], [], 0.2)
+        if r:
+            try:
+                d = os.read(master, 65536)
+            except OSError:
+                break
+            if not d:
+                break
+            got += d
+    return got
+
+
+def raw(fd):
+    lflag = termios.tcgetattr(fd)[3]
+    return not (lflag & (termios.ICANON | termios.ECHO | termios.ISIG))
+
+
+def cooked(fd):
+    lflag = termios.tcgetattr(fd)[3]
+    return bool(lflag & termios.ICANON) and bool(lflag & termios.ECHO) and bool(lflag & termios.ISIG)
