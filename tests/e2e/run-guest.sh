@@ -31,9 +31,7 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-fails=0
-ok() { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
+. "$top/tests/e2e/vm-lib.sh"
 # Every QEMU this test starts has -name guest=$tag-...: none may outlive its run.
 no_qemu_left() { # WHAT
 	sleep 0.2
@@ -52,19 +50,7 @@ wait_for() { # FILE PATTERN SECONDS
 
 # The test initramfs: busybox, the modules the tests need, one /init.
 root="$work/root"
-mkdir -p "$root/bin" "$root/dev" "$root/proc" "$root/sys" "$root/tmp" "$root/lib"
-cp "$guest/busybox" "$root/bin/busybox"
-ln -s busybox "$root/bin/sh"
-for m in drivers/acpi/button drivers/input/evdev drivers/misc/pvpanic/pvpanic \
-	drivers/misc/pvpanic/pvpanic-mmio; do
-	ko=$(ls "$guest/modules/kernel/$m.ko"* 2>/dev/null | head -n 1)
-	case $ko in
-	*.ko) cp "$ko" "$root/lib/" ;;
-	*.ko.xz) xz -dc "$ko" > "$root/lib/$(basename "$m").ko" ;;
-	*.ko.zst) zstd -qdc "$ko" > "$root/lib/$(basename "$m").ko" ;;
-	*) echo "FAIL: $m not in $guest/modules"; exit 1 ;;
-	esac
-done
+test_root "$root" "$guest"
 cat > "$root/init" <<'INIT'
 #!/bin/busybox sh
 bb=/bin/busybox

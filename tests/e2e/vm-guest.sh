@@ -24,20 +24,7 @@ trap cleanup EXIT
 # The test initramfs: busybox, the modules the tests need (Debian ships
 # them uncompressed: .ko), and an /init for each test.
 root="$work/root"
-mkdir -p "$root/bin" "$root/dev" "$root/proc" "$root/sys" "$root/tmp" "$root/lib"
-cp "$guest/busybox" "$root/bin/busybox"
-ln -s busybox "$root/bin/sh"
-for m in drivers/acpi/button drivers/input/evdev drivers/misc/pvpanic/pvpanic \
-	drivers/misc/pvpanic/pvpanic-mmio; do
-	ko=$(ls "$guest/modules/kernel/$m.ko"* 2>/dev/null | head -n 1)
-	[ -n "$ko" ] || { echo "FAIL: $m not in $guest/modules"; exit 1; }
-	case $ko in
-	*.ko) cp "$ko" "$root/lib/" ;;
-	*.ko.xz) xz -dc "$ko" > "$root/lib/$(basename "$m").ko" ;;
-	*.ko.zst) zstd -qdc "$ko" > "$root/lib/$(basename "$m").ko" ;;
-	*) echo "FAIL: cannot unpack $ko"; exit 1 ;;
-	esac
-done
+test_root "$root" "$guest"
 cat > "$root/init" <<'INIT'
 #!/bin/busybox sh
 bb=/bin/busybox

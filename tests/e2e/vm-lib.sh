@@ -20,3 +20,22 @@ kill_detached() {
 		done
 	done
 }
+
+# test_root ROOT GUEST: a busybox root for a test initramfs with the modules
+# the guest tests load (ACPI button, evdev, pvpanic), decompressed into
+# ROOT/lib; the caller writes ROOT/init. Exits the test if one is missing.
+test_root() {
+	mkdir -p "$1/bin" "$1/dev" "$1/proc" "$1/sys" "$1/tmp" "$1/lib"
+	cp "$2/busybox" "$1/bin/busybox"
+	ln -s busybox "$1/bin/sh"
+	for m in drivers/acpi/button drivers/input/evdev drivers/misc/pvpanic/pvpanic \
+		drivers/misc/pvpanic/pvpanic-mmio; do
+		ko=$(ls "$2/modules/kernel/$m.ko"* 2>/dev/null | head -n 1)
+		case $ko in
+		*.ko) cp "$ko" "$1/lib/" ;;
+		*.ko.xz) xz -dc "$ko" > "$1/lib/$(basename "$m").ko" ;;
+		*.ko.zst) zstd -qdc "$ko" > "$1/lib/$(basename "$m").ko" ;;
+		*) echo "FAIL: $m not in $2/modules"; exit 1 ;;
+		esac
+	done
+}
