@@ -439,7 +439,8 @@ static int gc(const char *dir, unsigned keep, unsigned *removed, qk_error **err)
 	if (r < 0)
 		return r;
 
-	qsort(v, n, sizeof(*v), most_recent_first);
+	if (n > 1) /* qsort() must not get NULL, even for nothing */
+		qsort(v, n, sizeof(*v), most_recent_first);
 	/* The meta file first: without it the entry is incomplete, and nobody will use it. */
 	for (size_t i = keep; r == 0 && i < n; i++) {
 		char name[CACHE_HASH_HEX_SIZE + 8];

@@ -350,7 +350,8 @@ int kmod_db_open(const char *dir, struct kmod_db **out, qk_error **err)
 	if (db->n == 0 && db->n_builtin == 0)
 		return qk_error_set(err, QK_ERR_NOT_FOUND, ENOENT,
 				    "modules directory %s: no modules.dep and no *.ko files", dir);
-	qsort(db->mods, db->n, sizeof(*db->mods), cmp_module);
+	if (db->n)
+		qsort(db->mods, db->n, sizeof(*db->mods), cmp_module);
 	*out = TAKE_PTR(db);
 	return 0;
 }
