@@ -38,66 +38,9 @@ no_qemu_left() { # WHAT
 	if pgrep -f "guest=$tag" >/dev/null; then fail "$1: QEMU left running: $(pgrep -af "guest=$tag")"
 	else ok "$1: no QEMU left"; fi
 }
-wait_for() { # FILE PATTERN SECONDS
-	i=0
-	while [ $i -lt $(($3 * 10)) ]; do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
 
-# The test initramfs: busybox, the modules the tests need, one /init.
-root="$work/root"
-test_root "$root" "$guest"
-cat > "$root/init" <<'INIT'
-#!/bin/busybox sh
-bb=/bin/busybox
-$bb mount -t proc proc /proc
-$bb mount -t sysfs sys /sys
-$bb mount -t devtmpfs dev /dev
-case $($bb cat /proc/cmdline) in
-*qkit.test=read*)
-	echo QKIT-READY-FOR-INPUT
-	read -r line
-	echo "QKIT-GOT <$line>"
-	;;
-*qkit.test=button*)
-	$bb insmod /lib/button.ko
-	$bb insmod /lib/evdev.ko
-	for e in /sys/class/input/event*; do
-		[ "$($bb cat "$e/device/name")" = "Power Button" ] || continue
-		( $bb dd if=/dev/input/${e##*/} of=/dev/null bs=24 count=1 2>/dev/null &&
-		  echo pressed > /tmp/pressed ) &
-	done
-	$bb sleep 0.2
-	echo QKIT-WAITING-FOR-POWER-BUTTON
-	while [ ! -e /tmp/pressed ]; do $bb sleep 0.1; done
-	echo QKIT-POWER-BUTTON-PRESSED
-	;;
-*qkit.test=sleep*)
-	echo QKIT-SLEEPING
-	while :; do $bb sleep 100; done
-	;;
-*qkit.test=panic-console*)
-	echo QKIT-PANICKING
-	echo c > /proc/sysrq-trigger
-	;;
-*qkit.test=pvpanic*)
-	$bb insmod /lib/pvpanic.ko
-	$bb insmod /lib/pvpanic-mmio.ko
-	echo QKIT-PANICKING
-	echo c > /proc/sysrq-trigger
-	;;
-*)
-	echo "QKIT-RUN-HELLO $($bb uname -r)"
-	;;
-esac
-$bb poweroff -f
-INIT
-chmod 0755 "$root/init"
-(cd "$root" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) | gzip -1 > "$work/test.cpio.gz"
+# The test initramfs and its /init's parts: see test_initramfs in vm-lib.sh.
+test_initramfs "$work/test.cpio.gz" "$guest"
 cp "$guest/initramfs.cpio.gz" "$work/prepared.cpio.gz"
 # The guest's kernel; fast boot is on by default.
 krun() { # NAME ARGS...: qkit run with the kernel and the test initramfs

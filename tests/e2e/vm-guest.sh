@@ -21,46 +21,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The test initramfs: busybox, the modules the tests need (Debian ships
-# them uncompressed: .ko), and an /init for each test.
-root="$work/root"
-test_root "$root" "$guest"
-cat > "$root/init" <<'INIT'
-#!/bin/busybox sh
-bb=/bin/busybox
-$bb mount -t proc proc /proc
-$bb mount -t sysfs sys /sys
-$bb mount -t devtmpfs dev /dev
-case $($bb cat /proc/cmdline) in
-*qkit.test=button*)
-	$bb insmod /lib/button.ko
-	$bb insmod /lib/evdev.ko
-	# Wait on every power button's event device; the first event wins.
-	for e in /sys/class/input/event*; do
-		[ "$($bb cat "$e/device/name")" = "Power Button" ] || continue
-		( $bb dd if=/dev/input/${e##*/} of=/dev/null bs=24 count=1 2>/dev/null &&
-		  echo pressed > /tmp/pressed ) &
-	done
-	$bb sleep 0.2
-	echo QKIT-WAITING-FOR-POWER-BUTTON
-	while [ ! -e /tmp/pressed ]; do $bb sleep 0.1; done
-	echo QKIT-POWER-BUTTON-PRESSED
-	;;
-*qkit.test=panic*)
-	$bb insmod /lib/pvpanic.ko
-	$bb insmod /lib/pvpanic-mmio.ko
-	echo QKIT-PANICKING
-	echo c > /proc/sysrq-trigger
-	;;
-*)
-	echo "QKIT-CONSOLE-HELLO $($bb uname -r)"
-	$bb sleep 1
-	;;
-esac
-$bb poweroff -f
-INIT
-chmod 0755 "$root/init"
-(cd "$root" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) | gzip -1 > "$work/initramfs.cpio.gz"
+# The test initramfs and its /init's parts: see test_initramfs in vm-lib.sh.
+test_initramfs "$work/initramfs.cpio.gz" "$guest"
 
 qemu() { # APPEND...
 	echo qemu-system-x86_64 -machine q35,accel=tcg -cpu max -m 256 -nodefaults \
@@ -69,15 +31,6 @@ qemu() { # APPEND...
 }
 append_base='console=ttyS0 panic=-1 quiet'
 
-wait_for() { # FILE PATTERN SECONDS
-	i=0
-	while [ $i -lt $(($3 * 10)) ]; do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
 
 # 1. SIGTERM -> ladder -> ACPI power button -> clean power-off, exit 0
 "$qkit" -v start --console --timeout 150 -- $(qemu) -append "$append_base qkit.test=button" \
@@ -106,7 +59,7 @@ for action in default pause; do
 	extra=
 	[ $action = pause ] && extra="-action panic=pause"
 	"$qkit" -v start --console --timeout 150 -- $(qemu) -device pvpanic $extra \
-		-append "$append_base qkit.test=panic" > "$work/panic.out" 2> "$work/panic.err"
+		-append "$append_base qkit.test=pvpanic" > "$work/panic.out" 2> "$work/panic.err"
 	st=$?
 	if [ $st -eq 1 ] && grep -q '^qkit start: the guest panicked$' "$work/panic.err" &&
 		grep -q 'GUEST_PANICKED' "$work/panic.err"; then
