@@ -30,7 +30,7 @@ PYTHONPATH="$(dirname "$0")" timeout --signal=KILL 200 python3 - "$qkit" "$name"
 import os, select, signal, subprocess, sys, termios, time
 
 qkit, name = sys.argv[1], sys.argv[2]
-from ptytest import check, cooked, failures, raw, read_until
+from ptytest import check, cooked, failures, raw, read_until, type_until, wait_raw
 
 def attach():
     master, slave = os.openpty()
@@ -43,17 +43,9 @@ p, master, slave = attach()
 out = read_until(master, b"Ctrl-] then q detaches", 10)
 check(b"Connected to console-test's console" in out, "attach says how to detach")
 # The message comes just before the terminal goes raw.
-for _ in range(100):
-    if raw(slave):
-        break
-    time.sleep(0.05)
-check(raw(slave), "the terminal is raw while attached")
-answer = b""
-deadline = time.monotonic() + 120  # the guest may still be booting
-while b"hi-42" not in answer and time.monotonic() < deadline:
-    os.write(master, b"echo hi-$((6*7))\r")
-    answer += read_until(master, b"hi-42", 5)
-check(b"hi-42" in answer, "a command typed on the terminal ran in the guest")
+check(wait_raw(slave), "the terminal is raw while attached")
+check(type_until(master, b"echo hi-$((6*7))\r", b"hi-42"),
+      "a command typed on the terminal ran in the guest")
 
 # 2. Ctrl-] q detaches; the VM keeps running; the terminal is restored.
 os.write(master, b"\x1dq")
@@ -71,11 +63,7 @@ os.close(master); os.close(slave)
 # 3. Killed by a signal while attached: the terminal still comes back.
 p, master, slave = attach()
 read_until(master, b"Ctrl-] then q detaches", 10)
-for _ in range(100):
-    if raw(slave):
-        break
-    time.sleep(0.05)
-check(raw(slave), "raw again on the second attach")
+check(wait_raw(slave), "raw again on the second attach")
 p.send_signal(signal.SIGTERM)
 try:
     status = p.wait(10)

@@ -39,3 +39,21 @@ def raw(fd):
 def cooked(fd):
     lflag = termios.tcgetattr(fd)[3]
     return bool(lflag & termios.ICANON) and bool(lflag & termios.ECHO) and bool(lflag & termios.ISIG)
+
+
+def wait_raw(fd, seconds=5):
+    """Whether fd turns raw within seconds (qkit says how to detach first)."""
+    end = time.monotonic() + seconds
+    while not raw(fd) and time.monotonic() < end:
+        time.sleep(0.05)
+    return raw(fd)
+
+
+def type_until(master, line, want, timeout=120):
+    """Type line into the guest until its output shows want (it may still be booting)."""
+    answer = b""
+    end = time.monotonic() + timeout
+    while want not in answer and time.monotonic() < end:
+        os.write(master, line)
+        answer += read_until(master, want, 5)
+    return want in answer

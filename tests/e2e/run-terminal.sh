@@ -27,7 +27,7 @@ PYTHONPATH="$(dirname "$0")" timeout --signal=KILL 250 python3 - "$qkit" "$tag" 
 import os, select, signal, subprocess, sys, termios, time
 
 qkit, tag, kernel, initrd = sys.argv[1:5]
-from ptytest import check, cooked, failures, raw, read_until
+from ptytest import check, cooked, failures, raw, read_until, type_until, wait_raw
 
 def start(name):
     master, slave = os.openpty()
@@ -54,17 +54,9 @@ name = tag + "-q"
 p, master, slave = start(name)
 out = read_until(master, b"Ctrl-] then q stops the VM", 10)
 check(b"Ctrl-] then q stops the VM" in out, "run says how to stop the VM")
-for _ in range(100):
-    if raw(slave):
-        break
-    time.sleep(0.05)
-check(raw(slave), "the terminal is raw while the console is attached")
-answer = b""
-deadline = time.monotonic() + 120  # the guest may still be booting
-while b"hi-42" not in answer and time.monotonic() < deadline:
-    os.write(master, b"echo hi-$((6*7))\r")
-    answer += read_until(master, b"hi-42", 5)
-check(b"hi-42" in answer, "a command typed on the terminal ran in the guest")
+check(wait_raw(slave), "the terminal is raw while the console is attached")
+check(type_until(master, b"echo hi-$((6*7))\r", b"hi-42"),
+      "a command typed on the terminal ran in the guest")
 os.write(master, b"\x1dq")
 status = wait(p, 30)
 out = read_until(master, b"stopped on the escape key", 2)
